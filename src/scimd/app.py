@@ -1,0 +1,118 @@
+"""The ASGI application: routing, error answers, start-up.
+
+``create_app`` builds the app from settings; ``prepare`` readies the database
+(migrations, the bootstrap tenant and token) and is run once before serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+from scimd.directory.groups import Groups
+from scimd.directory.users import Users
+from scimd.protocol.http import JsonResponse
+from scimd.protocol.v2 import V2, Services
+from scimd.protocol.v2_render import render_error
+from scimd.scim.errors import ScimError
+from scimd.settings import Settings
+from scimd.store import migrate, tenants
+from scimd.store.db import Database, connect
+
+log = logging.getLogger("scimd")
+
+
+def prepare(settings: Settings, db: Database | None = None) -> tuple[Database, str | None]:
+    """Migrate (SQLite) or check the schema (PostgreSQL), and bootstrap the default tenant.
+
+    Returns the database and, on the very first start without
+    ``SCIMD_BOOTSTRAP_TOKEN``, a new admin token to show once.
+    """
+    db = db or connect(settings.database_url, pool_size=settings.pool_size)
+    if db.is_sqlite:
+        migrate.upgrade(db)
+    elif not migrate.is_current(db):
+        raise SystemExit("The PostgreSQL schema is not up to date: run `scimd migrate` first.")
+    new_token = None
+    with db.write() as conn:
+        tenant = tenants.default_tenant(conn)
+        dialect = settings.bootstrap_dialect
+        if tenant is None:
+            tenant = tenants.create_tenant(conn, name="Default", plan=settings.bootstrap_plan,
+                                           dialect=dialect, is_default=True)
+            if settings.bootstrap_token is None:
+                new_token = tenants.create_token(conn, tenant.pk, label="first start")
+        elif settings.bootstrap_token and (tenant.dialect != dialect
+                                           or tenant.plan != settings.bootstrap_plan):
+            tenants.set_dialect(conn, tenant.pk, dialect, settings.bootstrap_plan)
+        if settings.bootstrap_token:
+            tenants.ensure_token(conn, tenant.pk, settings.bootstrap_token, "bootstrap")
+    return db, new_token
+
+
+def error_response(request: Request, exc: ScimError) -> Response:
+    """The error body for the request's protocol version and dialect."""
+    headers = dict(exc.headers)
+    if exc.status == 429 and "Retry-After" not in headers:
+        headers["Retry-After"] = "1"
+    return JsonResponse(render_error(exc), exc.status, headers=headers)
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    owned = db is None
+    database = db or connect(settings.database_url, pool_size=settings.pool_size)
+    services = Services(settings, database, Users(database), Groups(database))
+    v2 = V2(services)
+
+    async def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def on_scim_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ScimError)
+        return error_response(request, exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            err = ScimError(405, "method_not_allowed", "Method not allowed.")
+        elif exc.status_code == 404:
+            err = ScimError(404, "bad_endpoint", f"No endpoint at {request.url.path}.")
+        else:
+            err = ScimError(exc.status_code, "invalid_request", str(exc.detail))
+        return error_response(request, err)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, ScimError(500, "internal_error",
+                                                 "The server failed to answer the request."))
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owned:
+            database.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Mount("/scim/v2", routes=v2.routes()),
+        ],
+        exception_handlers={ScimError: on_scim_error, HTTPException: on_http_error,
+                            Exception: on_crash},
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+def factory() -> Starlette:
+    """Entry point for ``uvicorn --factory scimd.app:factory`` (used by ``scimd serve``)."""
+    return create_app()

@@ -1,0 +1,67 @@
+"""HTTP plumbing shared by the wire adapters: JSON bodies, query parameters, responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scimd.scim.errors import ScimError, invalid_syntax, invalid_value
+
+SCIM_JSON = "application/scim+json"
+SLACK_JSON = "application/json; charset=utf-8"
+MAX_COUNT = 1000
+"""Largest page; a larger ``count`` is lowered to it (spec §5.2, RFC 7644 §3.4.2.4)."""
+
+
+class JsonResponse(Response):
+    """A response whose body is serialised with orjson."""
+
+    def __init__(self, content: Any, status_code: int = 200, *, media_type: str = SCIM_JSON,
+                 headers: dict[str, str] | None = None) -> None:
+        body = b"" if content is None else orjson.dumps(content)
+        super().__init__(body, status_code=status_code, headers=headers, media_type=media_type)
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body; 400 ``invalidSyntax`` if it is not JSON.
+
+    The ``Content-Type`` is not checked: clients send ``application/json``,
+    ``application/scim+json`` and even form types (spec §12).
+    """
+    raw = await request.body()
+    if not raw.strip():
+        raise invalid_syntax("The request body is empty.", code="invalid_request_payload")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses what the json module accepts in a few corners (lone surrogates)
+            import json
+
+            return json.loads(raw.decode("utf-8", errors="strict"))
+        except (ValueError, UnicodeDecodeError):
+            raise invalid_syntax("The request body is not valid JSON.",
+                                 code="invalid_request_payload") from None
+
+
+def query_int(value: str | None, name: str, default: int) -> int:
+    """An integer query parameter; 400 ``invalidValue`` if it is not one."""
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise invalid_value(f"{name} must be an integer.") from None
+
+
+def paging(start: Any, count: Any, default_count: int) -> tuple[int, int]:
+    """``startIndex`` below 1 counts as 1, negative ``count`` as 0, ``count`` over 1000 as 1000."""
+    start_index = start if isinstance(start, int) else query_int(start, "startIndex", 1)
+    size = count if isinstance(count, int) else query_int(count, "count", default_count)
+    return max(start_index, 1), min(max(size, 0), MAX_COUNT)
+
+
+def error_headers(exc: ScimError) -> dict[str, str]:
+    return dict(exc.headers)

@@ -1,0 +1,71 @@
+"""In-memory filter evaluation (RFC 7644 §3.4.2.2).
+
+Used where a filter applies to one resource already in hand: PATCH value
+selections such as ``emails[type eq "work"]`` (RFC 7644 §3.5.2), and the tests
+that check the SQL compiler against this reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scim2_models.path import (
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+    Not,
+    Present,
+    ValuePath,
+)
+
+from scimd.scim.attributes import ResourceType
+from scimd.scim.paths import Resolved, resolve
+from scimd.scim.values import compare, filter_operand, is_present, stored_operand
+
+
+def attribute_values(body: dict, res: Resolved) -> list[Any]:
+    """Every value ``res`` designates in ``body`` (several for multi-valued attributes)."""
+    container = body.get(res.container_key, {}) if res.container_key else body
+    if not isinstance(container, dict):
+        return []
+    raw = container.get(res.attr.name)
+    items = raw if isinstance(raw, list) else ([] if raw is None else [raw])
+    if res.sub is not None:
+        return [i.get(res.sub.name) for i in items if isinstance(i, dict)]
+    if res.attr.is_complex and res.attr.multi_valued:
+        return [i.get("value") for i in items if isinstance(i, dict)]
+    return items
+
+
+def matches(node: FilterNode, body: dict, rtype: ResourceType,
+            parent: Resolved | None = None) -> bool:
+    """Whether ``body`` (or, with ``parent``, one element of a multi-valued attribute) matches."""
+    if isinstance(node, LogicalExpr):
+        results = (matches(t, body, rtype, parent) for t in node.terms)
+        return all(results) if node.op is LogicalOperator.and_ else any(results)
+    if isinstance(node, Not):
+        return not matches(node.expr, body, rtype, parent)
+    if isinstance(node, ValuePath):
+        outer = resolve(rtype, node.attr_path)
+        container = body.get(outer.container_key, {}) if outer.container_key else body
+        raw = container.get(outer.attr.name) if isinstance(container, dict) else None
+        elements = raw if isinstance(raw, list) else ([raw] if isinstance(raw, dict) else [])
+        return any(
+            isinstance(e, dict) and matches(node.val_filter, e, rtype, outer) for e in elements
+        )
+    if isinstance(node, Present):
+        res = resolve(rtype, node.attr_path, parent=parent)
+        if parent is None and res.sub is None and res.attr.is_complex:
+            container = body.get(res.container_key, {}) if res.container_key else body
+            return isinstance(container, dict) and is_present(container.get(res.attr.name))
+        values = [body.get(res.sub.name)] if parent else attribute_values(body, res)
+        return any(is_present(v) for v in values)
+    if isinstance(node, Comparison):
+        res = resolve(rtype, node.attr_path, parent=parent)
+        operand = filter_operand(res.leaf, node.op, node.value)
+        values = [body.get(res.sub.name)] if parent else attribute_values(body, res)
+        if not values:
+            values = [None]
+        return any(compare(node.op, stored_operand(res.leaf, v), operand) for v in values)
+    raise TypeError(f"unexpected filter node {node!r}")

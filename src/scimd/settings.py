@@ -1,0 +1,61 @@
+"""Configuration from the environment (docs/configuration.md lists every name)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from scimd.store.db import normalize_url
+
+DIALECTS = ("rfc", "slack")
+DEFAULT_DATABASE_URL = "sqlite:///./scimd.db"
+PLANS = ("free", "pro", "business_plus", "enterprise")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str | None = None
+    bootstrap_token: str | None = None
+    bootstrap_dialect: str = "rfc"
+    bootstrap_plan: str = "enterprise"
+    default_dialect: str = "rfc"
+    pool_size: int = 10
+    log_level: str = "info"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        s = cls(
+            database_url=_env("SCIMD_DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
+            base_url=(_env("SCIMD_BASE_URL") or "").rstrip("/") or None,
+            bootstrap_token=_env("SCIMD_BOOTSTRAP_TOKEN"),
+            bootstrap_dialect=_env("SCIMD_BOOTSTRAP_DIALECT", "rfc") or "rfc",
+            bootstrap_plan=_env("SCIMD_BOOTSTRAP_PLAN", "enterprise") or "enterprise",
+            default_dialect=_env("SCIMD_DEFAULT_DIALECT", "rfc") or "rfc",
+            pool_size=int(_env("SCIMD_POOL_SIZE", "10") or 10),
+            log_level=_env("SCIMD_LOG_LEVEL", "info") or "info",
+        )
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        for name, value in (("SCIMD_BOOTSTRAP_DIALECT", self.bootstrap_dialect),
+                            ("SCIMD_DEFAULT_DIALECT", self.default_dialect)):
+            if value not in DIALECTS:
+                raise ValueError(f"{name} must be one of {', '.join(DIALECTS)}, not {value!r}")
+        if self.bootstrap_plan not in PLANS:
+            raise ValueError(f"SCIMD_BOOTSTRAP_PLAN must be one of {', '.join(PLANS)}")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return normalize_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,99 @@
+"""Database engines and transactions for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before
+the answer), foreign keys on, and write transactions opened with
+``BEGIN IMMEDIATE`` so that two writers queue on the busy timeout instead of
+failing when a read lock is upgraded. ``lower()`` is replaced by Python's
+Unicode-aware version so SQLite folds case as PostgreSQL and the filter
+evaluator do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+@dataclass(slots=True)
+class Database:
+    """An engine and the transaction helpers every request uses."""
+
+    engine: Engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (a consistent snapshot on both databases)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed (durably) when the block exits cleanly."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(scimd_write=True)
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
+    """Create the engine for ``url`` (``sqlite:///path`` or ``postgresql://…``)."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        memory = parsed.database in (None, "", ":memory:")
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if memory else None,
+            **({} if memory else {"pool_size": pool_size, "max_overflow": pool_size}),
+        )
+        _configure_sqlite(engine, memory)
+    else:
+        engine = create_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+    return Database(engine)
+
+
+def _configure_sqlite(engine: Engine, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("scimd_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

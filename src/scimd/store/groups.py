@@ -1,0 +1,169 @@
+"""SQL for groups and their membership relation.
+
+Member changes touch only the membership rows they name: adding 100 members to
+a group of 15,000 is 100 inserts, never a rewrite of the group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+
+from scimd.store import tables as t
+from scimd.store.common import conflict, insert_ignore, now
+from scimd.store.records import GroupRecord, Page
+from scimd.store.users import CHUNK
+
+_COLUMNS = (t.groups.c.pk, t.groups.c.id, t.groups.c.attrs, t.groups.c.created_at,
+            t.groups.c.modified_at, t.groups.c.version)
+
+
+def _record(row: Any) -> GroupRecord:
+    return GroupRecord(pk=row.pk, id=row.id, attrs=row.attrs, created_at=row.created_at,
+                       modified_at=row.modified_at, version=row.version)
+
+
+def get(conn: Connection, tenant_pk: int, group_id: str, *,
+        for_update: bool = False) -> GroupRecord | None:
+    stmt = select(*_COLUMNS).where(t.groups.c.id == group_id, t.groups.c.tenant_pk == tenant_pk)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    return _record(row) if row else None
+
+
+def pks_by_ids(conn: Connection, tenant_pk: int, ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), CHUNK):
+        rows = conn.execute(select(t.groups.c.id, t.groups.c.pk).where(
+            t.groups.c.tenant_pk == tenant_pk, t.groups.c.id.in_(unique[start:start + CHUNK])))
+        found.update({r.id: r.pk for r in rows})
+    return found
+
+
+def find_page(conn: Connection, tenant_pk: int, where: Any, order_by: list[Any],
+              offset: int, limit: int) -> Page:
+    conds = [t.groups.c.tenant_pk == tenant_pk]
+    if where is not None:
+        conds.append(where)
+    total = conn.execute(select(func.count()).select_from(t.groups).where(*conds)).scalar_one()
+    items: list[GroupRecord] = []
+    if limit > 0 and offset < total:
+        stmt = select(*_COLUMNS).where(*conds).order_by(*order_by, t.groups.c.pk) \
+            .offset(offset).limit(limit)
+        items = [_record(r) for r in conn.execute(stmt)]
+    return Page(total, items)
+
+
+def load_members(conn: Connection, records: Sequence[GroupRecord]) -> None:
+    """Fill ``members`` of each record: users and groups, in the order they were added."""
+    if not records:
+        return
+    by_pk = {r.pk: r for r in records}
+    for r in records:
+        r.members = []
+    m, u, g = t.memberships, t.users, t.groups.alias("child")
+    pks = list(by_pk)
+    for start in range(0, len(pks), CHUNK):
+        rows = conn.execute(
+            select(m.c.group_pk, u.c.id.label("uid"), u.c.user_name, u.c.display_name,
+                   g.c.id.label("gid"), g.c.display_name.label("gname"))
+            .select_from(m.outerjoin(u, u.c.pk == m.c.user_pk)
+                         .outerjoin(g, g.c.pk == m.c.child_pk))
+            .where(m.c.group_pk.in_(pks[start:start + CHUNK]))
+            .order_by(m.c.group_pk, m.c.pk))
+        for row in rows:
+            if row.uid is not None:
+                member = {"value": row.uid, "display": row.display_name or row.user_name,
+                          "type": "User"}
+            else:
+                member = {"value": row.gid, "display": row.gname, "type": "Group"}
+            by_pk[row.group_pk].members.append(member)  # type: ignore[union-attr]
+
+
+def _columns(attrs: dict) -> dict[str, Any]:
+    name = attrs["displayName"]
+    return {"display_name": name, "display_name_lower": name.lower(),
+            "external_id": attrs.get("externalId")}
+
+
+def insert_group(conn: Connection, tenant_pk: int, group_id: str, attrs: dict) -> GroupRecord:
+    stamp = now()
+    try:
+        pk = conn.execute(insert(t.groups).values(
+            id=group_id, tenant_pk=tenant_pk, attrs=attrs, created_at=stamp, modified_at=stamp,
+            version=1, **_columns(attrs)).returning(t.groups.c.pk)).scalar_one()
+    except IntegrityError as exc:
+        raise conflict(exc) from None
+    return GroupRecord(pk=pk, id=group_id, attrs=attrs, created_at=stamp, modified_at=stamp,
+                       version=1)
+
+
+def update_group(conn: Connection, rec: GroupRecord, attrs: dict) -> GroupRecord:
+    stamp = now()
+    try:
+        conn.execute(update(t.groups).where(t.groups.c.pk == rec.pk).values(
+            attrs=attrs, modified_at=stamp, version=rec.version + 1, **_columns(attrs)))
+    except IntegrityError as exc:
+        raise conflict(exc) from None
+    return GroupRecord(pk=rec.pk, id=rec.id, attrs=attrs, created_at=rec.created_at,
+                       modified_at=stamp, version=rec.version + 1)
+
+
+def delete_group(conn: Connection, pk: int) -> None:
+    conn.execute(delete(t.memberships).where(t.memberships.c.group_pk == pk))
+    conn.execute(delete(t.memberships).where(t.memberships.c.child_pk == pk))
+    conn.execute(delete(t.groups).where(t.groups.c.pk == pk))
+
+
+def add_members(conn: Connection, group_pk: int, user_pks: Sequence[int],
+                child_pks: Sequence[int] = ()) -> None:
+    """Add members; ones already present are left as they are."""
+    rows = [{"group_pk": group_pk, "user_pk": pk, "child_pk": None} for pk in user_pks]
+    rows += [{"group_pk": group_pk, "user_pk": None, "child_pk": pk} for pk in child_pks]
+    for start in range(0, len(rows), CHUNK):
+        conn.execute(insert_ignore(conn, t.memberships), rows[start:start + CHUNK])
+
+
+def remove_members(conn: Connection, group_pk: int, user_pks: Sequence[int],
+                   child_pks: Sequence[int] = ()) -> None:
+    m = t.memberships
+    for column, pks in ((m.c.user_pk, list(user_pks)), (m.c.child_pk, list(child_pks))):
+        for start in range(0, len(pks), CHUNK):
+            conn.execute(delete(m).where(m.c.group_pk == group_pk,
+                                         column.in_(pks[start:start + CHUNK])))
+
+
+def remove_all_members(conn: Connection, group_pk: int) -> None:
+    conn.execute(delete(t.memberships).where(t.memberships.c.group_pk == group_pk))
+
+
+def remove_members_where(conn: Connection, group_pk: int, condition: Any, u: Any,
+                         child: Any) -> None:
+    """Remove the members matching a compiled ``members[...]`` filter."""
+    m = t.memberships
+    inner = select(m.c.pk).select_from(
+        m.outerjoin(u, u.c.pk == m.c.user_pk).outerjoin(child, child.c.pk == m.c.child_pk)
+    ).where(m.c.group_pk == group_pk, condition)
+    conn.execute(delete(m).where(m.c.pk.in_(inner.scalar_subquery())))
+
+
+def touch(conn: Connection, rec: GroupRecord) -> GroupRecord:
+    """Bump version and lastModified after a membership change."""
+    stamp = now()
+    conn.execute(update(t.groups).where(t.groups.c.pk == rec.pk).values(
+        modified_at=stamp, version=rec.version + 1))
+    return GroupRecord(pk=rec.pk, id=rec.id, attrs=rec.attrs, created_at=rec.created_at,
+                       modified_at=stamp, version=rec.version + 1)
+
+
+def count_members(conn: Connection, group_pk: int) -> int:
+    return conn.execute(select(func.count()).select_from(t.memberships)
+                        .where(t.memberships.c.group_pk == group_pk)).scalar_one()
+
+
+__all__ = ["literal"]

@@ -1,0 +1,57 @@
+"""Plain records the store returns: what a row holds, without SQL types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Tenant:
+    """A tenant: a Business+ workspace, an Enterprise Grid organization or workspace."""
+
+    pk: int
+    id: str
+    name: str
+    plan: str
+    dialect: str
+    parent_pk: int | None = None
+    domain: str | None = None
+
+    @property
+    def user_prefix(self) -> str:
+        """``W`` for Enterprise Grid organization users, ``U`` otherwise (spec §0)."""
+        return "W" if self.plan == "enterprise" else "U"
+
+
+@dataclass(slots=True)
+class UserRecord:
+    pk: int
+    id: str
+    attrs: dict
+    active: bool
+    created_at: str
+    modified_at: str
+    version: int
+    role: str = "member"
+    is_bot: bool = False
+    erased: bool = False
+    groups: list[dict] | None = None
+
+
+@dataclass(slots=True)
+class GroupRecord:
+    pk: int
+    id: str
+    attrs: dict
+    created_at: str
+    modified_at: str
+    version: int
+    members: list[dict] | None = field(default=None)
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a list: the total number of matches and the records on the page."""
+
+    total: int
+    items: list

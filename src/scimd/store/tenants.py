@@ -1,0 +1,98 @@
+"""SQL for tenants and API tokens.
+
+Tokens are never stored: only their SHA-256 digest, which is also how a request's
+token is looked up (one indexed equality, no slow hash on the request path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from scimd.store import tables as t
+from scimd.store.common import new_id, now
+from scimd.store.records import Tenant
+
+TOKEN_PREFIX = "xoxp-"
+
+
+def digest(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def generate_token() -> str:
+    """A new bearer token: ``xoxp-`` and 256 random bits (spec §1.2)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(pk=row.pk, id=row.id, name=row.name, plan=row.plan, dialect=row.dialect,
+                  parent_pk=row.parent_pk, domain=row.domain)
+
+
+def create_tenant(conn: Connection, *, name: str, plan: str, dialect: str,
+                  domain: str | None = None, parent_pk: int | None = None,
+                  is_default: bool = False) -> Tenant:
+    prefix = "E" if plan == "enterprise" and parent_pk is None else "T"
+    tenant_id = new_id(prefix)
+    pk = conn.execute(insert(t.tenants).values(
+        id=tenant_id, name=name, plan=plan, dialect=dialect, domain=domain,
+        parent_pk=parent_pk, is_default=is_default, created_at=now(),
+    ).returning(t.tenants.c.pk)).scalar_one()
+    return Tenant(pk=pk, id=tenant_id, name=name, plan=plan, dialect=dialect,
+                  parent_pk=parent_pk, domain=domain)
+
+
+def default_tenant(conn: Connection) -> Tenant | None:
+    row = conn.execute(select(t.tenants).where(t.tenants.c.is_default.is_(True))).first()
+    return _tenant(row) if row else None
+
+
+def get_tenant(conn: Connection, tenant_id: str) -> Tenant | None:
+    row = conn.execute(select(t.tenants).where(t.tenants.c.id == tenant_id)).first()
+    return _tenant(row) if row else None
+
+
+def set_dialect(conn: Connection, tenant_pk: int, dialect: str, plan: str | None = None) -> None:
+    values: dict[str, Any] = {"dialect": dialect}
+    if plan:
+        values["plan"] = plan
+    conn.execute(update(t.tenants).where(t.tenants.c.pk == tenant_pk).values(**values))
+
+
+def create_token(conn: Connection, tenant_pk: int, *, token: str | None = None,
+                 user_pk: int | None = None, label: str | None = None,
+                 scopes: str = "admin") -> str:
+    """Store a token (a new random one unless given) and return it in clear, once."""
+    token = token or generate_token()
+    conn.execute(insert(t.tokens).values(
+        id=new_id("K"), tenant_pk=tenant_pk, user_pk=user_pk, digest=digest(token),
+        scopes=scopes, label=label, created_at=now()))
+    return token
+
+
+def ensure_token(conn: Connection, tenant_pk: int, token: str, label: str) -> None:
+    """Make ``token`` a valid admin token of the tenant (idempotent)."""
+    row = conn.execute(select(t.tokens.c.pk, t.tokens.c.tenant_pk, t.tokens.c.revoked_at)
+                       .where(t.tokens.c.digest == digest(token))).first()
+    if row is None:
+        create_token(conn, tenant_pk, token=token, label=label)
+    elif row.tenant_pk != tenant_pk or row.revoked_at is not None:
+        conn.execute(update(t.tokens).where(t.tokens.c.pk == row.pk)
+                     .values(tenant_pk=tenant_pk, revoked_at=None, scopes="admin"))
+
+
+def tenant_for_token(conn: Connection, token: str) -> tuple[Tenant, str, str] | None:
+    """The tenant, token id and scopes of a live token, or ``None``."""
+    row = conn.execute(
+        select(t.tenants, t.tokens.c.id.label("token_id"), t.tokens.c.scopes)
+        .select_from(t.tokens.join(t.tenants, t.tenants.c.pk == t.tokens.c.tenant_pk))
+        .where(t.tokens.c.digest == digest(token), t.tokens.c.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    return _tenant(row), row.token_id, row.scopes

@@ -1,0 +1,156 @@
+"""SQL for users: rows, their email index rows, and the groups they belong to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from scimd.store import tables as t
+from scimd.store.common import conflict, now
+from scimd.store.records import Page, UserRecord
+
+_COLUMNS = (t.users.c.pk, t.users.c.id, t.users.c.attrs, t.users.c.active,
+            t.users.c.created_at, t.users.c.modified_at, t.users.c.version,
+            t.users.c.role, t.users.c.is_bot, t.users.c.erased)
+CHUNK = 900
+"""Ids per ``IN (...)`` list, under SQLite's bound-parameter limit on old builds."""
+
+
+def _record(row: Any) -> UserRecord:
+    return UserRecord(pk=row.pk, id=row.id, attrs=row.attrs, active=row.active,
+                      created_at=row.created_at, modified_at=row.modified_at,
+                      version=row.version, role=row.role, is_bot=row.is_bot, erased=row.erased)
+
+
+def get(conn: Connection, tenant_pk: int, user_id: str, *,
+        for_update: bool = False) -> UserRecord | None:
+    """One user of the tenant by id; with ``for_update`` the row is locked (PostgreSQL)."""
+    stmt = select(*_COLUMNS).where(t.users.c.id == user_id, t.users.c.tenant_pk == tenant_pk)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    return _record(row) if row else None
+
+
+def pks_by_ids(conn: Connection, tenant_pk: int, ids: Sequence[str]) -> dict[str, int]:
+    """Map user ids of the tenant to their primary keys (unknown ids are left out)."""
+    found: dict[str, int] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), CHUNK):
+        chunk = unique[start:start + CHUNK]
+        rows = conn.execute(select(t.users.c.id, t.users.c.pk).where(
+            t.users.c.tenant_pk == tenant_pk, t.users.c.id.in_(chunk)))
+        found.update({r.id: r.pk for r in rows})
+    return found
+
+
+def find_page(conn: Connection, tenant_pk: int, where: Any, order_by: list[Any],
+              offset: int, limit: int) -> Page:
+    """A page of matching users and the number of all matches."""
+    conds = [t.users.c.tenant_pk == tenant_pk]
+    if where is not None:
+        conds.append(where)
+    total = conn.execute(select(func.count()).select_from(t.users).where(*conds)).scalar_one()
+    items: list[UserRecord] = []
+    if limit > 0 and offset < total:
+        stmt = select(*_COLUMNS).where(*conds).order_by(*order_by, t.users.c.pk) \
+            .offset(offset).limit(limit)
+        items = [_record(r) for r in conn.execute(stmt)]
+    return Page(total, items)
+
+
+def load_groups(conn: Connection, records: Sequence[UserRecord]) -> None:
+    """Fill ``groups`` (direct memberships, RFC 7643 §4.1.2) of each record in one query."""
+    if not records:
+        return
+    by_pk = {r.pk: r for r in records}
+    for r in records:
+        r.groups = []
+    pks = list(by_pk)
+    g, m = t.groups, t.memberships
+    for start in range(0, len(pks), CHUNK):
+        rows = conn.execute(
+            select(m.c.user_pk, g.c.id, g.c.display_name)
+            .select_from(m.join(g, g.c.pk == m.c.group_pk))
+            .where(m.c.user_pk.in_(pks[start:start + CHUNK]))
+            .order_by(m.c.user_pk, g.c.pk))
+        for row in rows:
+            by_pk[row.user_pk].groups.append(  # type: ignore[union-attr]
+                {"value": row.id, "display": row.display_name, "type": "direct"})
+
+
+def _columns(attrs: dict) -> dict[str, Any]:
+    user_name = attrs["userName"]
+    display = attrs.get("displayName")
+    return {
+        "user_name": user_name,
+        "user_name_lower": user_name.lower(),
+        "external_id": attrs.get("externalId"),
+        "display_name": display,
+        "display_name_lower": display.lower() if display is not None else None,
+        "active": attrs.get("active", True),
+    }
+
+
+def insert_user(conn: Connection, tenant_pk: int, user_id: str, attrs: dict, *,
+                password_hash: str | None, unique_emails: bool, role: str = "member",
+                is_bot: bool = False) -> UserRecord:
+    """Insert a user; a uniqueness violation becomes 409 and nothing is written."""
+    stamp = now()
+    try:
+        pk = conn.execute(insert(t.users).values(
+            id=user_id, tenant_pk=tenant_pk, attrs=attrs, password_hash=password_hash,
+            created_at=stamp, modified_at=stamp, version=1, role=role, is_bot=is_bot,
+            **_columns(attrs)).returning(t.users.c.pk)).scalar_one()
+        _write_emails(conn, tenant_pk, pk, attrs, unique_emails)
+    except IntegrityError as exc:
+        raise conflict(exc) from None
+    return UserRecord(pk=pk, id=user_id, attrs=attrs, active=attrs.get("active", True),
+                      created_at=stamp, modified_at=stamp, version=1, role=role, is_bot=is_bot)
+
+
+def update_user(conn: Connection, tenant_pk: int, rec: UserRecord, attrs: dict, *,
+                password_hash: str | None, unique_emails: bool) -> UserRecord:
+    """Store new attributes for a user (the caller holds the row lock)."""
+    stamp = now()
+    values: dict[str, Any] = {"attrs": attrs, "modified_at": stamp, "version": rec.version + 1,
+                              **_columns(attrs)}
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+    try:
+        conn.execute(update(t.users).where(t.users.c.pk == rec.pk).values(**values))
+        if attrs.get("emails") != rec.attrs.get("emails"):
+            conn.execute(delete(t.user_emails).where(t.user_emails.c.user_pk == rec.pk))
+            _write_emails(conn, tenant_pk, rec.pk, attrs, unique_emails)
+    except IntegrityError as exc:
+        raise conflict(exc) from None
+    return UserRecord(pk=rec.pk, id=rec.id, attrs=attrs, active=values["active"],
+                      created_at=rec.created_at, modified_at=stamp, version=rec.version + 1,
+                      role=rec.role, is_bot=rec.is_bot, erased=rec.erased)
+
+
+def delete_user(conn: Connection, pk: int) -> None:
+    """Remove a user, its email rows and memberships (RFC 7644 §3.6)."""
+    conn.execute(delete(t.memberships).where(t.memberships.c.user_pk == pk))
+    conn.execute(delete(t.user_emails).where(t.user_emails.c.user_pk == pk))
+    conn.execute(delete(t.users).where(t.users.c.pk == pk))
+
+
+def _write_emails(conn: Connection, tenant_pk: int, user_pk: int, attrs: dict,
+                  unique: bool) -> None:
+    rows = []
+    for email in attrs.get("emails") or []:
+        value = email.get("value")
+        if not isinstance(value, str):
+            continue
+        rows.append({
+            "tenant_pk": tenant_pk, "user_pk": user_pk, "value": value,
+            "value_lower": value.lower(), "type": email.get("type"),
+            "primary": email.get("primary") is True, "display": email.get("display"),
+            "unique_value": value.lower() if unique else None,
+        })
+    if rows:
+        conn.execute(insert(t.user_emails), rows)
