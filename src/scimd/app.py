@@ -11,16 +11,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from scimd.auth.tokens import authenticate
 from scimd.directory.groups import Groups
+from scimd.directory.policy import policy_for
 from scimd.directory.users import Users
+from scimd.protocol.api import ScimApi, Services, default_wire, wire_for
 from scimd.protocol.http import JsonResponse
-from scimd.protocol.v2 import V2, Services
-from scimd.protocol.v2_render import render_error
 from scimd.scim.errors import ScimError
 from scimd.settings import Settings
 from scimd.store import migrate, tenants
@@ -57,12 +59,17 @@ def prepare(settings: Settings, db: Database | None = None) -> tuple[Database, s
     return db, new_token
 
 
-def error_response(request: Request, exc: ScimError) -> Response:
-    """The error body for the request's protocol version and dialect."""
+def error_response(request: Request, exc: ScimError, settings: Settings) -> Response:
+    """The error body for the request's protocol version and dialect (spec §7, RFC 7644 §3.12)."""
+    wire = getattr(request.state, "wire", None)
+    if wire is None:
+        version = 1 if request.url.path.startswith("/scim/v1") else 2
+        wire = default_wire(settings, version)
     headers = dict(exc.headers)
     if exc.status == 429 and "Retry-After" not in headers:
         headers["Retry-After"] = "1"
-    return JsonResponse(render_error(exc), exc.status, headers=headers)
+    return JsonResponse(wire.error(exc), exc.status, headers=headers,
+                        media_type=wire.media_type)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
@@ -70,29 +77,38 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     owned = db is None
     database = db or connect(settings.database_url, pool_size=settings.pool_size)
     services = Services(settings, database, Users(database), Groups(database))
-    v2 = V2(services)
+    v1, v2 = ScimApi(services, 1), ScimApi(services, 2)
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def on_scim_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ScimError)
-        return error_response(request, exc)
+        return error_response(request, exc, settings)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if request.headers.get("authorization") and request.url.path.startswith("/scim/v2"):
+            try:  # answer in the dialect of the token's tenant, as a routed request would
+                principal = await run_in_threadpool(
+                    authenticate, database, request.headers.get("authorization"))
+                request.state.wire = wire_for(policy_for(principal.tenant), 2)
+            except ScimError:
+                pass
         if exc.status_code == 405:
-            err = ScimError(405, "method_not_allowed", "Method not allowed.")
+            err = ScimError(405, "method_not_allowed", "Method not allowed.",
+                            headers=dict(exc.headers or {}))
         elif exc.status_code == 404:
             err = ScimError(404, "bad_endpoint", f"No endpoint at {request.url.path}.")
         else:
             err = ScimError(exc.status_code, "invalid_request", str(exc.detail))
-        return error_response(request, err)
+        return error_response(request, err, settings)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, ScimError(500, "internal_error",
-                                                 "The server failed to answer the request."))
+                                                 "The server failed to answer the request."),
+                              settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -103,6 +119,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
+            Mount("/scim/v1", routes=v1.routes()),
             Mount("/scim/v2", routes=v2.routes()),
         ],
         exception_handlers={ScimError: on_scim_error, HTTPException: on_http_error,

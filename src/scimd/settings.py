@@ -22,9 +22,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     base_url: str | None = None
     bootstrap_token: str | None = None
-    bootstrap_dialect: str = "rfc"
+    bootstrap_dialect: str = "slack"
     bootstrap_plan: str = "enterprise"
-    default_dialect: str = "rfc"
+    default_dialect: str = "slack"
     pool_size: int = 10
     log_level: str = "info"
     extra: dict = field(default_factory=dict)
@@ -35,9 +35,9 @@ class Settings:
             database_url=_env("SCIMD_DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
             base_url=(_env("SCIMD_BASE_URL") or "").rstrip("/") or None,
             bootstrap_token=_env("SCIMD_BOOTSTRAP_TOKEN"),
-            bootstrap_dialect=_env("SCIMD_BOOTSTRAP_DIALECT", "rfc") or "rfc",
+            bootstrap_dialect=_env("SCIMD_BOOTSTRAP_DIALECT", "slack") or "slack",
             bootstrap_plan=_env("SCIMD_BOOTSTRAP_PLAN", "enterprise") or "enterprise",
-            default_dialect=_env("SCIMD_DEFAULT_DIALECT", "rfc") or "rfc",
+            default_dialect=_env("SCIMD_DEFAULT_DIALECT", "slack") or "slack",
             pool_size=int(_env("SCIMD_POOL_SIZE", "10") or 10),
             log_level=_env("SCIMD_LOG_LEVEL", "info") or "info",
         )

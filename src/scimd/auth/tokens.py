@@ -33,7 +33,7 @@ def bearer(header: str | None) -> str | None:
 
 
 def authenticate(db: Database, header: str | None) -> Principal:
-    """The principal of a request, or 401 (``missing_authentication``/``invalid_authentication``)."""
+    """The request's principal; 401 ``missing_authentication`` or ``invalid_authentication``."""
     if not header:
         raise ScimError(401, "missing_authentication", "No bearer token was sent.",
                         headers={"WWW-Authenticate": 'Bearer realm="scimd"'})

@@ -126,6 +126,7 @@ class Groups:
                 self._remove_where(conn, policy, rec, op.filter)
             elif op.kind in ("add", "replace"):
                 users, children = self._resolve(conn, tenant, policy, rec, op.values)
+                policy.check_members(conn, tenant, users)
                 if op.kind == "replace":
                     store.remove_all_members(conn, rec.pk)
                 store.add_members(conn, rec.pk, users, children)
@@ -133,6 +134,11 @@ class Groups:
                 users, children = self._resolve(conn, tenant, policy, rec, op.values,
                                                 strict=False)
                 store.remove_members(conn, rec.pk, users, children)
+        cap = policy.max_group_members(tenant)
+        if cap is not None and any(op.kind in ("add", "replace") for op in ops) \
+                and store.count_members(conn, rec.pk) > cap:
+            raise ScimError(400, "group_member_max_exceeded",
+                            f"A group of this workspace has at most {cap} members.", "tooMany")
 
     def _resolve(self, conn, tenant: Tenant, policy: Policy, rec: GroupRecord,
                  values: list[dict], *, strict: bool = True) -> tuple[list[int], list[int]]:

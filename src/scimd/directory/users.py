@@ -7,9 +7,11 @@ written or nothing is (RFC 7644 §3.5.2: "all or nothing").
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
+
 from scimd.directory.etag import check_if_match
 from scimd.directory.passwords import hash_password
-from scimd.directory.policy import policy_for
+from scimd.directory.policy import Policy, UserWrite, policy_for
 from scimd.directory.query import ListQuery
 from scimd.scim.errors import ScimError, not_found
 from scimd.scim.patch import PatchEngine
@@ -41,7 +43,9 @@ class Users:
     def list(self, tenant: Tenant, query: ListQuery) -> Page:
         policy = policy_for(tenant)
         compiler = FilterCompiler(self.db.engine.dialect.name, policy.user_type)
-        where = compiler.compile(query.filter) if query.filter is not None else None
+        where = None
+        if query.filter is not None:
+            where = compiler.compile(policy.rewrite_filter(query.filter))
         order = []
         if query.sort_by is not None:
             key = compiler.sort_key(query.sort_by)
@@ -58,11 +62,12 @@ class Users:
         policy = policy_for(tenant)
         check_required(attrs, policy.user_type)
         hashed = hash_password(password) if password else None
+        write = UserWrite("create")
         with self.db.write() as conn:
-            attrs = policy.prepare_user(conn, tenant, attrs, None)
+            attrs = policy.prepare_user(conn, tenant, attrs, None, write)
             rec = store.insert_user(conn, tenant.pk, new_id(tenant.user_prefix), attrs,
                                     password_hash=hashed, unique_emails=policy.unique_emails,
-                                    role=role, is_bot=is_bot)
+                                    role=write.role or role, is_bot=is_bot)
             rec.groups = []
             return rec
 
@@ -75,40 +80,54 @@ class Users:
         """
         policy = policy_for(tenant)
         check_required(attrs, policy.user_type)
-        hashed = hash_password(password) if password else None
         with self.db.write() as conn:
             old = self._locked(conn, tenant, user_id, if_match)
             if "active" not in attrs and "active" in old.attrs:
                 attrs["active"] = old.attrs["active"]
             check_immutable(attrs, old.attrs, policy.user_type)
-            attrs = policy.prepare_user(conn, tenant, attrs, old)
-            rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
-                                    unique_emails=policy.unique_emails)
-            store.load_groups(conn, [rec])
-            return rec
+            return self._store(conn, tenant, policy, old, attrs, password, UserWrite("replace"))
 
     def patch(self, tenant: Tenant, user_id: str, operations: list, *,
               if_match: str | None = None) -> UserRecord:
         """PATCH (RFC 7644 §3.5.2): all operations apply, or none."""
         policy = policy_for(tenant)
+        operations = policy.rewrite_operations(operations)
         with self.db.write() as conn:
             old = self._locked(conn, tenant, user_id, if_match)
             result = PatchEngine(policy.user_type, old.attrs, resource_id=old.id).run(operations)
             attrs = result.attrs
             check_required(attrs, policy.user_type)
             check_immutable(attrs, old.attrs, policy.user_type)
-            attrs = policy.prepare_user(conn, tenant, attrs, old)
-            hashed = hash_password(result.password) if result.password else None
-            rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
-                                    unique_emails=policy.unique_emails)
-            store.load_groups(conn, [rec])
-            return rec
+            return self._store(conn, tenant, policy, old, attrs, result.password,
+                               UserWrite("patch"))
 
     def delete(self, tenant: Tenant, user_id: str, *, if_match: str | None = None) -> None:
-        """DELETE (RFC 7644 §3.6): the user and its memberships are removed."""
+        """DELETE: removes the user (RFC 7644 §3.6), or deactivates it where the dialect
+        says so (Slack, spec §2.1: idempotent, the user stays readable)."""
+        policy = policy_for(tenant)
         with self.db.write() as conn:
             old = self._locked(conn, tenant, user_id, if_match)
-            store.delete_user(conn, old.pk)
+            if not policy.delete_deactivates:
+                store.delete_user(conn, old.pk)
+                return
+            if not old.active:
+                return
+            attrs = dict(old.attrs)
+            attrs["active"] = False
+            self._store(conn, tenant, policy, old, attrs, None, UserWrite("patch"))
+
+    def _store(self, conn: Connection, tenant: Tenant, policy: Policy, old: UserRecord,
+               attrs: dict, password: str | None, write: UserWrite) -> UserRecord:
+        if password:
+            policy.check_password_change(old)
+        attrs = policy.prepare_user(conn, tenant, attrs, old, write)
+        hashed = hash_password(password) if password else None
+        rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
+                                unique_emails=policy.unique_emails, role=write.role)
+        if policy.delete_deactivates and old.active and not rec.active:
+            store.remove_memberships(conn, rec.pk)  # deactivation leaves every group
+        store.load_groups(conn, [rec])
+        return rec
 
     def _locked(self, conn, tenant: Tenant, user_id: str, if_match: str | None) -> UserRecord:
         rec = store.get(conn, tenant.pk, user_id, for_update=True)

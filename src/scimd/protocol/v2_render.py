@@ -44,7 +44,11 @@ def render_user(rec: UserRecord, rtype: ResourceType, base: str) -> dict:
 
 
 def render_group(rec: GroupRecord, base: str) -> dict:
-    """A Group resource (RFC 7643 §4.2) with ``members`` when they were loaded."""
+    """A Group resource (RFC 7643 §4.2) with ``members`` when they were loaded.
+
+    Members carry ``value``, ``$ref`` and ``type``: the sub-attributes of the
+    normative Group schema (RFC 7643 §8.7.1), which has no ``display``.
+    """
     attrs = rec.attrs
     doc: dict = {"schemas": [GROUP_URN], "id": rec.id}
     if "externalId" in attrs:
@@ -57,7 +61,7 @@ def render_group(rec: GroupRecord, base: str) -> dict:
         doc["members"] = [
             {"value": m["value"],
              "$ref": f"{base}/{'Users' if m['type'] == 'User' else 'Groups'}/{m['value']}",
-             "display": m["display"], "type": m["type"]}
+             "type": m["type"]}
             for m in rec.members
         ]
     return doc

@@ -156,7 +156,6 @@ GROUP = Schema(GROUP_URN, "Group", "Group", (
         _s("value", "Identifier of the member of this Group.", mutability=Mutability.IMMUTABLE),
         Attribute("$ref", AttrType.REFERENCE, description="The URI of the member.",
                   mutability=Mutability.IMMUTABLE, reference_types=("User", "Group")),
-        _s("display", "A human-readable name of the member.", mutability=RO),
         _s("type", "The type of the member: User or Group.", mutability=Mutability.IMMUTABLE,
            canonical_values=("User", "Group")),
     )),

@@ -56,7 +56,8 @@ class PatchResult:
     password: str | None = None
 
 
-def parse_operations(body: Any, *, require_schema: bool = False) -> list[tuple[Op, str | None, Any]]:
+def parse_operations(body: Any, *,
+                     require_schema: bool = False) -> list[tuple[Op, str | None, Any]]:
     """Read the ``Operations`` of a PatchOp body (RFC 7644 §3.5.2)."""
     if not isinstance(body, dict):
         raise invalid_syntax("The PATCH body must be a JSON object.")

@@ -190,3 +190,24 @@ def walk(node: FilterNode):
         yield from walk(node.expr)
     elif isinstance(node, ValuePath):
         yield from walk(node.val_filter)
+
+
+def transform(node: FilterNode, fn) -> FilterNode:
+    """Rebuild a filter tree bottom-up, replacing each leaf by ``fn(leaf, parent_path)``.
+
+    ``fn`` receives ``Comparison`` and ``Present`` nodes (and the ``AttrPath`` of
+    the enclosing value path, or ``None``) and returns a node.
+    """
+
+    def walk_node(n: FilterNode, parent: AttrPath | None) -> FilterNode:
+        if isinstance(n, LogicalExpr):
+            return LogicalExpr(op=n.op, terms=tuple(walk_node(t, parent) for t in n.terms))
+        if isinstance(n, Not):
+            return Not(expr=walk_node(n.expr, parent))
+        if isinstance(n, ValuePath):
+            return ValuePath(attr_path=n.attr_path, val_filter=walk_node(n.val_filter,
+                                                                         n.attr_path),
+                             sub_attr=n.sub_attr)
+        return fn(n, parent)
+
+    return walk_node(node, None)

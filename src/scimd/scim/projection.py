@@ -91,7 +91,8 @@ class Projection:
             if not isinstance(obj, dict):
                 return obj
             return {k: v for k, v in obj.items()
-                    if (not wanted or k.lower() in wanted) and not (dropped and k.lower() in dropped)}
+                    if (not wanted or k.lower() in wanted)
+                    and not (dropped and k.lower() in dropped)}
 
         if isinstance(value, list):
             return [pick(v) for v in value]

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from scimd.scim.attributes import Attribute, AttrType, Mutability, ResourceType, Schema
-from scimd.scim.errors import ScimError, invalid_syntax, invalid_value, mutability
+from scimd.scim.errors import invalid_syntax, invalid_value, mutability
 from scimd.scim.values import coerce_boolean, format_datetime, parse_datetime
 
 MAX_STRING_LENGTH = 10_000
@@ -118,8 +118,8 @@ def normalize_single(attr: Attribute, value: Any) -> Any:
         out: dict[str, Any] = {}
         for key, sub_value in value.items():
             sub = attr.sub(key) if isinstance(key, str) else None
-            if sub is None:
-                continue
+            if sub is None or sub.mutability is Mutability.READ_ONLY:
+                continue  # unknown, or read-only (RFC 7643 §7): ignored on input
             norm = normalize_single(sub, sub_value)
             if norm is not SKIP:
                 out[sub.name] = norm
@@ -190,7 +190,3 @@ def check_immutable(new: dict, old: dict, rtype: ResourceType) -> None:
                 and new.get(attr.name) != old[attr.name]:
             raise mutability(f"{attr.name} is immutable.")
 
-
-def reject(status: int, code: str, detail: str, scim_type: str | None = None) -> ScimError:
-    """Shorthand for rule violations found while validating."""
-    return ScimError(status, code, detail, scim_type)

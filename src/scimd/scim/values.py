@@ -76,7 +76,7 @@ def filter_operand(attr: Attribute, op: CompareOperator, value: Any) -> Any:
     if kind in TEXT_TYPES:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise invalid_filter(f"{attr.name} is compared with a string.")
-        if kind is AttrType.BINARY and op is not CompareOperator.eq and op is not CompareOperator.ne:
+        if kind is AttrType.BINARY and op not in (CompareOperator.eq, CompareOperator.ne):
             raise invalid_filter("Binary attributes only support eq and ne.")
         return fold(str(value), attr)
     if kind is AttrType.BOOLEAN:

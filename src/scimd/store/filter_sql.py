@@ -169,7 +169,7 @@ class FilterCompiler:
                 column = e.c.value_lower if sub.name == "value" else e.c[sub.name]
                 return select(column).where(e.c.user_pk == t.users.c.pk) \
                     .order_by(e.c.primary.desc(), e.c.pk).limit(1).scalar_subquery()
-            keys = self._keys(res) + ["0", sub.name]
+            keys = [*self._keys(res), "0", sub.name]
             if not self.d.pg:
                 return func.json_extract(
                     t.users.c.attrs if self.is_user else t.groups.c.attrs,

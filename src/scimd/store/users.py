@@ -113,13 +113,16 @@ def insert_user(conn: Connection, tenant_pk: int, user_id: str, attrs: dict, *,
 
 
 def update_user(conn: Connection, tenant_pk: int, rec: UserRecord, attrs: dict, *,
-                password_hash: str | None, unique_emails: bool) -> UserRecord:
+                password_hash: str | None, unique_emails: bool,
+                role: str | None = None) -> UserRecord:
     """Store new attributes for a user (the caller holds the row lock)."""
     stamp = now()
     values: dict[str, Any] = {"attrs": attrs, "modified_at": stamp, "version": rec.version + 1,
                               **_columns(attrs)}
     if password_hash is not None:
         values["password_hash"] = password_hash
+    if role is not None:
+        values["role"] = role
     try:
         conn.execute(update(t.users).where(t.users.c.pk == rec.pk).values(**values))
         if attrs.get("emails") != rec.attrs.get("emails"):
@@ -129,7 +132,17 @@ def update_user(conn: Connection, tenant_pk: int, rec: UserRecord, attrs: dict, 
         raise conflict(exc) from None
     return UserRecord(pk=rec.pk, id=rec.id, attrs=attrs, active=values["active"],
                       created_at=rec.created_at, modified_at=stamp, version=rec.version + 1,
-                      role=rec.role, is_bot=rec.is_bot, erased=rec.erased)
+                      role=role or rec.role, is_bot=rec.is_bot, erased=rec.erased)
+
+
+def remove_memberships(conn: Connection, pk: int) -> list[str]:
+    """Take a user out of every group; answers the ids of the groups it left."""
+    g, m = t.groups, t.memberships
+    left = [r.id for r in conn.execute(select(g.c.id).select_from(m.join(g, g.c.pk == m.c.group_pk))
+                                       .where(m.c.user_pk == pk).order_by(g.c.pk))]
+    if left:
+        conn.execute(delete(m).where(m.c.user_pk == pk))
+    return left
 
 
 def delete_user(conn: Connection, pk: int) -> None:

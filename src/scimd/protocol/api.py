@@ -1,0 +1,458 @@
+"""The SCIM wire adapters at ``/scim/v1`` and ``/scim/v2`` (RFC 7644; spec §2).
+
+One set of handlers serves both versions and both dialects; a :mod:`wire`
+object decides the shapes. They parse requests, call the directory and render
+answers: they own no data and no rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models.path import AttrPath
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from scimd.auth.tokens import Principal, authenticate
+from scimd.directory.etag import etag, matches_none
+from scimd.directory.groups import Groups
+from scimd.directory.policy import Policy, policy_for, policy_named
+from scimd.directory.query import ListQuery
+from scimd.directory.users import Users
+from scimd.protocol.http import JsonResponse, json_body, paging
+from scimd.protocol.slack_render import v1_schema
+from scimd.protocol.v2_render import SEARCH_URN
+from scimd.protocol.wire import RfcWire, SlackWire
+from scimd.scim import discovery
+from scimd.scim.attributes import ResourceType
+from scimd.scim.errors import ScimError, invalid_syntax, invalid_value, not_found
+from scimd.scim.paths import parse_filter, parse_path, path_error, resolve
+from scimd.scim.projection import Projection, parse_projection
+from scimd.settings import Settings
+from scimd.store.db import Database
+from scimd.store.records import Tenant
+
+RFC_WIRE = RfcWire()
+SLACK_V1 = SlackWire(1)
+SLACK_V2 = SlackWire(2)
+Wire = RfcWire
+
+
+@dataclass(slots=True)
+class Services:
+    """What the handlers need: configuration, the database and the directory."""
+
+    settings: Settings
+    db: Database
+    users: Users
+    groups: Groups
+
+
+def wire_for(policy: Policy, version: int) -> Wire:
+    """The wire format of a dialect at a protocol version."""
+    if version == 1:
+        return SLACK_V1
+    return SLACK_V2 if policy.name == "slack" else RFC_WIRE
+
+
+def default_wire(settings: Settings, version: int) -> Wire:
+    """The wire of requests that name no tenant (spec §16.24)."""
+    return wire_for(policy_named(settings.default_dialect), version)
+
+
+@dataclass(slots=True)
+class Call:
+    """One authenticated request: who, under which rules, in which wire format."""
+
+    principal: Principal
+    policy: Policy
+    wire: Wire
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.principal.tenant
+
+
+class ScimApi:
+    """Handlers for every endpoint of one protocol version."""
+
+    def __init__(self, services: Services, version: int) -> None:
+        self.s = services
+        self.version = version
+        self.prefix = f"/scim/v{version}"
+
+    # -- helpers -----------------------------------------------------------------
+
+    def base(self, request: Request) -> str:
+        """The absolute base for ``meta.location`` (``SCIMD_BASE_URL`` or the request's host)."""
+        if self.s.settings.base_url:
+            return self.s.settings.base_url + self.prefix
+        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+        return f"{request.url.scheme}://{host}{self.prefix}"
+
+    async def _call(self, request: Request) -> Call:
+        principal = await run_in_threadpool(
+            authenticate, self.s.db, request.headers.get("authorization"))
+        policy = policy_for(principal.tenant)
+        wire = wire_for(policy, self.version)
+        request.state.wire = wire
+        if self.version == 1 and policy.name != "slack":
+            raise not_found("SCIM 1.1 is served to slack-dialect tenants only.",
+                            "unsupported_version")
+        if principal.tenant.plan in ("free", "pro"):
+            raise ScimError(403, "plus_teams_only",
+                            "SCIM needs a Business+ or Enterprise plan.")
+        return Call(principal, policy, wire)
+
+    def _respond(self, call: Call, doc: Any, status: int = 200, *, version: int | None = None,
+                 location: str | None = None) -> Response:
+        headers = {}
+        if version is not None:
+            headers["ETag"] = etag(version)
+        if location:
+            headers["Location"] = location
+        return JsonResponse(doc, status, media_type=call.wire.media_type, headers=headers)
+
+    def _empty(self, status: int) -> Response:
+        return Response(status_code=status)
+
+    # -- discovery (RFC 7644 §4; spec §10) ---------------------------------------
+
+    async def _discovery(self, request: Request) -> tuple[Wire, list[ResourceType]]:
+        """Discovery needs no token (spec §1.4); with a valid one it describes the tenant's
+        dialect, without one the server's default dialect (spec §16.24)."""
+        policy = policy_named(self.s.settings.default_dialect if self.version == 2
+                              else "slack")
+        if request.headers.get("authorization") and self.version == 2:
+            try:
+                principal = await run_in_threadpool(
+                    authenticate, self.s.db, request.headers.get("authorization"))
+                policy = policy_for(principal.tenant)
+            except ScimError:
+                pass
+        wire = wire_for(policy, self.version)
+        request.state.wire = wire
+        return wire, [policy.user_type, policy.group_type]
+
+    async def service_provider_config(self, request: Request) -> Response:
+        wire, _ = await self._discovery(request)
+        return JsonResponse(wire.service_provider_config(self.base(request)),
+                            media_type=wire.media_type)
+
+    async def resource_types(self, request: Request) -> Response:
+        wire, types = await self._discovery(request)
+        body = wire.resource_types(types, self.base(request))
+        name = request.path_params.get("name")
+        if name is not None:
+            doc = next((d for d in body["Resources"] if d["id"].lower() == name.lower()), None)
+            if doc is None:
+                raise not_found(f"No resource type {name}.", "bad_endpoint")
+            return JsonResponse(doc, media_type=wire.media_type)
+        return JsonResponse(body, media_type=wire.media_type)
+
+    async def schemas(self, request: Request) -> Response:
+        wire, types = await self._discovery(request)
+        base = self.base(request)
+        name = request.path_params.get("name")
+        if self.version == 1:
+            if name is None or name.lower() not in ("users", "groups"):
+                raise not_found("SCIM 1.1 serves /Schemas/Users and /Schemas/Groups.",
+                                "bad_endpoint")
+            rtype = types[0] if name.lower() == "users" else types[1]
+            return JsonResponse(v1_schema(rtype), media_type=wire.media_type)
+        if name is not None:
+            schema = discovery.find_schema(types, name)
+            if schema is None:
+                raise not_found(f"No schema {name}.", "bad_endpoint")
+            return JsonResponse(schema.to_document(f"{base}/Schemas/{schema.id}"),
+                                media_type=wire.media_type)
+        docs = discovery.schema_documents(types, base)
+        return JsonResponse(wire.list(docs, len(docs), 1), media_type=wire.media_type)
+
+    # -- users (RFC 7644 §3.2-§3.6; spec §2, §3, §6) --------------------------------
+
+    async def list_users(self, request: Request) -> Response:
+        call = await self._call(request)
+        return await self._list(request, call, "User", dict(request.query_params))
+
+    async def search_users(self, request: Request) -> Response:
+        call = await self._call(request)
+        return await self._list(request, call, "User", _search_body(await json_body(request)))
+
+    async def get_user(self, request: Request) -> Response:
+        call = await self._call(request)
+        rtype = call.policy.user_type
+        proj = _projection(request.query_params, rtype)
+        rec = await run_in_threadpool(self.s.users.get, call.tenant, request.path_params["id"],
+                                      with_groups=proj.wants("groups"))
+        if matches_none(request.headers.get("if-none-match"), rec.version):
+            return Response(status_code=304, headers={"ETag": etag(rec.version)})
+        doc = call.wire.user(rec, call.tenant, rtype, self.base(request))
+        return self._respond(call, proj.apply(doc, rtype), version=rec.version)
+
+    async def create_user(self, request: Request) -> Response:
+        call = await self._call(request)
+        attrs, password = call.wire.user_attrs(await json_body(request), call.policy,
+                                               creating=True)
+        rec = await run_in_threadpool(self.s.users.create, call.tenant, attrs,
+                                      password=password)
+        return self._user_answer(request, call, rec, 201)
+
+    async def replace_user(self, request: Request) -> Response:
+        call = await self._call(request)
+        body = await json_body(request)
+        _check_id(body, request.path_params["id"])
+        attrs, password = call.wire.user_attrs(body, call.policy, creating=False)
+        rec = await run_in_threadpool(
+            self.s.users.replace, call.tenant, request.path_params["id"], attrs,
+            password=password, if_match=request.headers.get("if-match"))
+        return self._user_answer(request, call, rec, 200)
+
+    async def patch_user(self, request: Request) -> Response:
+        call = await self._call(request)
+        ops = call.wire.patch_ops(await json_body(request), call.policy, "user")
+        rec = await run_in_threadpool(
+            self.s.users.patch, call.tenant, request.path_params["id"], ops,
+            if_match=request.headers.get("if-match"))
+        return self._user_answer(request, call, rec, 200)
+
+    async def delete_user(self, request: Request) -> Response:
+        call = await self._call(request)
+        await run_in_threadpool(self.s.users.delete, call.tenant, request.path_params["id"],
+                                if_match=request.headers.get("if-match"))
+        return self._empty(call.wire.delete_user_status)
+
+    def _user_answer(self, request: Request, call: Call, rec, status: int) -> Response:
+        rtype = call.policy.user_type
+        doc = call.wire.user(rec, call.tenant, rtype, self.base(request))
+        proj = _projection(request.query_params, rtype)
+        location = doc["meta"]["location"] if status == 201 else None
+        return self._respond(call, proj.apply(doc, rtype), status, version=rec.version,
+                             location=location)
+
+    # -- groups (spec §4) ----------------------------------------------------------
+
+    async def list_groups(self, request: Request) -> Response:
+        call = await self._call(request)
+        return await self._list(request, call, "Group", dict(request.query_params))
+
+    async def search_groups(self, request: Request) -> Response:
+        call = await self._call(request)
+        return await self._list(request, call, "Group", _search_body(await json_body(request)))
+
+    async def get_group(self, request: Request) -> Response:
+        call = await self._call(request)
+        rtype = call.policy.group_type
+        proj = _projection(request.query_params, rtype)
+        rec = await run_in_threadpool(self.s.groups.get, call.tenant, request.path_params["id"],
+                                      with_members=proj.wants("members"))
+        if matches_none(request.headers.get("if-none-match"), rec.version):
+            return Response(status_code=304, headers={"ETag": etag(rec.version)})
+        doc = call.wire.group(rec, self.base(request))
+        return self._respond(call, proj.apply(doc, rtype), version=rec.version)
+
+    async def create_group(self, request: Request) -> Response:
+        call = await self._call(request)
+        attrs = call.wire.group_attrs(await json_body(request), call.policy)
+        proj = _projection(request.query_params, call.policy.group_type)
+        rec = await run_in_threadpool(self.s.groups.create, call.tenant, attrs,
+                                      with_members=proj.wants("members"))
+        return self._group_answer(request, call, rec, 201, proj)
+
+    async def replace_group(self, request: Request) -> Response:
+        call = await self._call(request)
+        body = await json_body(request)
+        _check_id(body, request.path_params["id"])
+        attrs = call.wire.group_attrs(body, call.policy)
+        proj = _projection(request.query_params, call.policy.group_type)
+        rec = await run_in_threadpool(
+            self.s.groups.replace, call.tenant, request.path_params["id"], attrs,
+            if_match=request.headers.get("if-match"), with_members=proj.wants("members"))
+        return self._group_answer(request, call, rec, 200, proj)
+
+    async def patch_group(self, request: Request) -> Response:
+        call = await self._call(request)
+        ops = call.wire.patch_ops(await json_body(request), call.policy, "group")
+        proj = _projection(request.query_params, call.policy.group_type)
+        answer = call.wire.patch_group_status == 200
+        rec = await run_in_threadpool(
+            self.s.groups.patch, call.tenant, request.path_params["id"], ops,
+            if_match=request.headers.get("if-match"),
+            with_members=answer and proj.wants("members"))
+        if not answer:
+            return self._empty(call.wire.patch_group_status)
+        return self._group_answer(request, call, rec, 200, proj)
+
+    async def delete_group(self, request: Request) -> Response:
+        call = await self._call(request)
+        await run_in_threadpool(self.s.groups.delete, call.tenant, request.path_params["id"],
+                                if_match=request.headers.get("if-match"))
+        return self._empty(204)
+
+    def _group_answer(self, request: Request, call: Call, rec, status: int,
+                      proj: Projection) -> Response:
+        doc = call.wire.group(rec, self.base(request))
+        location = doc["meta"]["location"] if status == 201 else None
+        return self._respond(call, proj.apply(doc, call.policy.group_type), status,
+                             version=rec.version, location=location)
+
+    # -- lists and searches (RFC 7644 §3.4.2, §3.4.3; spec §5) ------------------------
+
+    async def search_root(self, request: Request) -> Response:
+        """``POST /.search`` over every resource type (RFC 7644 §3.4.3)."""
+        call = await self._call(request)
+        params = _search_body(await json_body(request))
+        start, count = paging(params.get("startIndex"), params.get("count"),
+                              call.policy.default_page)
+        base = self.base(request)
+        resources: list[dict] = []
+        total = 0
+        errors: list[ScimError] = []
+        kinds = (
+            (call.policy.user_type, self.s.users,
+             lambda r: call.wire.user(r, call.tenant, call.policy.user_type, base)),
+            (call.policy.group_type, self.s.groups, lambda r: call.wire.group(r, base)),
+        )
+        for rtype, service, render in kinds:
+            try:
+                query, proj = self._query(call, params, rtype)
+                query.start_index = max(start - total, 1)
+                query.count = max(count - len(resources), 0)
+                page = await run_in_threadpool(service.list, call.tenant, query)
+            except ScimError as exc:
+                if exc.scim_type != "invalidFilter":
+                    raise
+                errors.append(exc)
+                continue
+            total += page.total
+            resources += [proj.apply(render(r), rtype) for r in page.items]
+        if len(errors) == len(kinds):
+            raise errors[0]
+        return JsonResponse(call.wire.list(resources, total, start),
+                            media_type=call.wire.media_type)
+
+    async def _list(self, request: Request, call: Call, kind: str,
+                    params: dict[str, Any]) -> Response:
+        user = kind == "User"
+        rtype = call.policy.user_type if user else call.policy.group_type
+        query, proj = self._query(call, params, rtype)
+        base = self.base(request)
+        if user:
+            page = await run_in_threadpool(self.s.users.list, call.tenant, query)
+            docs = [proj.apply(call.wire.user(r, call.tenant, rtype, base), rtype)
+                    for r in page.items]
+        else:
+            page = await run_in_threadpool(self.s.groups.list, call.tenant, query)
+            docs = [proj.apply(call.wire.group(r, base), rtype) for r in page.items]
+        return JsonResponse(call.wire.list(docs, page.total, query.start_index),
+                            media_type=call.wire.media_type)
+
+    def _query(self, call: Call, params: dict[str, Any],
+               rtype: ResourceType) -> tuple[ListQuery, Projection]:
+        """Read ``filter``, ``sortBy``, ``sortOrder``, paging and projection parameters."""
+        start, count = paging(params.get("startIndex"), params.get("count"),
+                              call.policy.default_page)
+        text = params.get("filter")
+        if text is not None and not isinstance(text, str):
+            raise invalid_value("filter must be a string.")
+        node = _parse_filter(call.wire.filter_text(text)) if text is not None else None
+        sort_by = None
+        raw_sort = params.get("sortBy")
+        if raw_sort:
+            if not isinstance(raw_sort, str):
+                raise invalid_value("sortBy must be an attribute name.")
+            urn, path = parse_path(raw_sort, rtype)
+            if not isinstance(path, AttrPath):
+                raise invalid_value(f"sortBy {raw_sort!r} is not an attribute path.")
+            try:
+                sort_by = resolve(rtype, path, urn=urn, error=path_error)
+            except ScimError:
+                raise invalid_value(f"sortBy names an unknown attribute: {raw_sort}.") from None
+        order = params.get("sortOrder")
+        if order is not None and (not isinstance(order, str)
+                                  or order.lower() not in ("ascending", "descending")):
+            raise ScimError(400, "invalid_sort_order",
+                            "sortOrder must be ascending or descending.", "invalidValue")
+        proj = _projection(params, rtype)
+        relation = "groups" if rtype.name == "User" else "members"
+        query = ListQuery(filter=node, sort_by=sort_by,
+                          descending=isinstance(order, str) and order.lower() == "descending",
+                          start_index=start, count=count, with_relations=proj.wants(relation))
+        return query, proj
+
+    # -- routes ---------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        def r(path: str, endpoint: Callable[[Request], Awaitable[Response]],
+              methods: list[str]) -> list[Route]:
+            return [Route(path, endpoint, methods=methods),
+                    Route(path + "/", endpoint, methods=methods)]
+
+        discovery_routes = [
+            *r("/ServiceProviderConfigs", self.service_provider_config, ["GET"]),
+            *r("/Schemas/{name}", self.schemas, ["GET"]),
+        ]
+        if self.version == 2:
+            discovery_routes += [
+                *r("/ServiceProviderConfig", self.service_provider_config, ["GET"]),
+                *r("/ResourceTypes", self.resource_types, ["GET"]),
+                *r("/ResourceTypes/{name}", self.resource_types, ["GET"]),
+                *r("/Schemas", self.schemas, ["GET"]),
+                *r("/.search", self.search_root, ["POST"]),
+            ]
+        return [
+            *discovery_routes,
+            *r("/Users", self.list_users, ["GET"]),
+            *r("/Users", self.create_user, ["POST"]),
+            *r("/Users/.search", self.search_users, ["POST"]),
+            *r("/Users/{id}", self.get_user, ["GET"]),
+            *r("/Users/{id}", self.replace_user, ["PUT"]),
+            *r("/Users/{id}", self.patch_user, ["PATCH"]),
+            *r("/Users/{id}", self.delete_user, ["DELETE"]),
+            *r("/Groups", self.list_groups, ["GET"]),
+            *r("/Groups", self.create_group, ["POST"]),
+            *r("/Groups/.search", self.search_groups, ["POST"]),
+            *r("/Groups/{id}", self.get_group, ["GET"]),
+            *r("/Groups/{id}", self.replace_group, ["PUT"]),
+            *r("/Groups/{id}", self.patch_group, ["PATCH"]),
+            *r("/Groups/{id}", self.delete_group, ["DELETE"]),
+        ]
+
+
+def _parse_filter(text: str):
+    try:
+        return parse_filter(text)
+    except ScimError as exc:
+        if exc.code == "invalid_query" and not any(
+                op in f" {text.lower()} " for op in (" eq ", " ne ", " co ", " sw ", " ew ",
+                                                    " gt ", " ge ", " lt ", " le ", " pr")):
+            exc.code, exc.context = "no_filters", "is_aggregate_call=1"
+        raise
+
+
+def _projection(params: Any, rtype: ResourceType) -> Projection:
+    return parse_projection(params.get("attributes"), params.get("excludedAttributes"), rtype)
+
+
+def _search_body(body: Any) -> dict[str, Any]:
+    """The parameters of a SearchRequest (RFC 7644 §3.4.3)."""
+    if not isinstance(body, dict):
+        raise invalid_syntax("A search request must be a JSON object.")
+    schemas = body.get("schemas")
+    if schemas is not None and (not isinstance(schemas, list) or SEARCH_URN not in schemas):
+        raise invalid_syntax(f"schemas must contain {SEARCH_URN}.")
+    params = {k: v for k, v in body.items() if k != "schemas"}
+    for key in ("attributes", "excludedAttributes"):
+        if isinstance(params.get(key), list):
+            params[key] = ",".join(str(v) for v in params[key])
+    return params
+
+
+def _check_id(body: Any, resource_id: str) -> None:
+    """An ``id`` in a PUT body is tolerated when it names the resource (RFC 7644 §3.5.1)."""
+    if isinstance(body, dict) and "id" in body and body["id"] not in (None, resource_id):
+        raise ScimError(400, "invalid_request_payload", "id cannot be changed.", "mutability")
