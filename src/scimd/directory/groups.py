@@ -46,12 +46,12 @@ class Groups:
 
     def list(self, tenant: Tenant, query: ListQuery) -> Page:
         policy = policy_for(tenant)
-        compiler = FilterCompiler(self.db.engine.dialect.name, policy.group_type)
+        compiler = FilterCompiler(self.db.engine.dialect.name, policy.group_type,
+                                  unknown_as_absent=query.unknown_as_absent)
         where = compiler.compile(query.filter) if query.filter is not None else None
         order = []
         if query.sort_by is not None:
-            key = compiler.sort_key(query.sort_by)
-            order = [key.is_(None), key.desc() if query.descending else key.asc()]
+            order = compiler.order_by(query.sort_by, query.descending)
         with self.db.read() as conn:
             page = store.find_page(conn, tenant.pk, where, order,
                                    max(query.start_index - 1, 0), query.count)
@@ -97,7 +97,7 @@ class Groups:
             result = PatchEngine(policy.group_type, old.attrs, resource_id=old.id,
                                  relation="members").run(operations)
             _check_count([v for op in result.member_ops for v in op.values])
-            check_required(result.attrs, policy.group_type)
+            check_required(result.attrs, policy.group_type, patching=True)
             rec = old
             if result.attrs != old.attrs:
                 attrs = policy.prepare_group(conn, tenant, result.attrs)
@@ -160,7 +160,9 @@ class Groups:
                                 code="no_such_group_members")
         if rec.pk in children.values():
             raise invalid_value("A group cannot be a member of itself.")
-        return list(users.values()), list(children.values())
+        order = list(dict.fromkeys(ids))  # members keep the order the request gave
+        return ([users[i] for i in order if i in users],
+                [children[i] for i in order if i in children])
 
     def _remove_where(self, conn, policy: Policy, rec: GroupRecord,
                       node: FilterNode | None) -> None:

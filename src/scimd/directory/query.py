@@ -20,3 +20,5 @@ class ListQuery:
     count: int = 100
     with_relations: bool = True
     """Load ``groups`` of users or ``members`` of groups (skipped when not returned)."""
+    unknown_as_absent: bool = False
+    """Read attributes the type lacks as unassigned (root searches, RFC 7644 §3.4.2.1)."""

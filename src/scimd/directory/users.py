@@ -42,14 +42,14 @@ class Users:
 
     def list(self, tenant: Tenant, query: ListQuery) -> Page:
         policy = policy_for(tenant)
-        compiler = FilterCompiler(self.db.engine.dialect.name, policy.user_type)
+        compiler = FilterCompiler(self.db.engine.dialect.name, policy.user_type,
+                                  unknown_as_absent=query.unknown_as_absent)
         where = None
         if query.filter is not None:
             where = compiler.compile(policy.rewrite_filter(query.filter))
         order = []
         if query.sort_by is not None:
-            key = compiler.sort_key(query.sort_by)
-            order = [key.is_(None), key.desc() if query.descending else key.asc()]
+            order = compiler.order_by(query.sort_by, query.descending)
         with self.db.read() as conn:
             page = store.find_page(conn, tenant.pk, where, order,
                                    max(query.start_index - 1, 0), query.count)
@@ -96,7 +96,7 @@ class Users:
             old = self._locked(conn, tenant, user_id, if_match)
             result = PatchEngine(policy.user_type, old.attrs, resource_id=old.id).run(operations)
             attrs = result.attrs
-            check_required(attrs, policy.user_type)
+            check_required(attrs, policy.user_type, patching=True)
             check_immutable(attrs, old.attrs, policy.user_type)
             return self._store(conn, tenant, policy, old, attrs, result.password,
                                UserWrite("patch"))

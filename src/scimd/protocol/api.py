@@ -311,27 +311,19 @@ class ScimApi:
         base = self.base(request)
         resources: list[dict] = []
         total = 0
-        errors: list[ScimError] = []
         kinds = (
             (call.policy.user_type, self.s.users,
              lambda r: call.wire.user(r, call.tenant, call.policy.user_type, base)),
             (call.policy.group_type, self.s.groups, lambda r: call.wire.group(r, base)),
         )
         for rtype, service, render in kinds:
-            try:
-                query, proj = self._query(call, params, rtype)
-                query.start_index = max(start - total, 1)
-                query.count = max(count - len(resources), 0)
-                page = await run_in_threadpool(service.list, call.tenant, query)
-            except ScimError as exc:
-                if exc.scim_type != "invalidFilter":
-                    raise
-                errors.append(exc)
-                continue
+            query, proj = self._query(call, params, rtype)
+            query.unknown_as_absent = True  # RFC 7644 §3.4.2.1: no value, not an error
+            query.start_index = max(start - total, 1)
+            query.count = max(count - len(resources), 0)
+            page = await run_in_threadpool(service.list, call.tenant, query)
             total += page.total
             resources += [proj.apply(render(r), rtype) for r in page.items]
-        if len(errors) == len(kinds):
-            raise errors[0]
         return JsonResponse(call.wire.list(resources, total, start),
                             media_type=call.wire.media_type)
 
@@ -387,40 +379,42 @@ class ScimApi:
     # -- routes ---------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
-        def r(path: str, endpoint: Callable[[Request], Awaitable[Response]],
-              methods: list[str]) -> list[Route]:
-            return [Route(path, endpoint, methods=methods),
-                    Route(path + "/", endpoint, methods=methods)]
-
-        discovery_routes = [
-            *r("/ServiceProviderConfigs", self.service_provider_config, ["GET"]),
-            *r("/Schemas/{name}", self.schemas, ["GET"]),
-        ]
+        """One route per path (with and without a trailing slash), dispatching on the
+        method, so a 405 lists every method the path allows (RFC 9110 §15.5.6)."""
+        table: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {
+            "/ServiceProviderConfigs": {"GET": self.service_provider_config},
+            "/Schemas/{name}": {"GET": self.schemas},
+            "/Users": {"GET": self.list_users, "POST": self.create_user},
+            "/Users/.search": {"POST": self.search_users},
+            "/Users/{id}": {"GET": self.get_user, "PUT": self.replace_user,
+                            "PATCH": self.patch_user, "DELETE": self.delete_user},
+            "/Groups": {"GET": self.list_groups, "POST": self.create_group},
+            "/Groups/.search": {"POST": self.search_groups},
+            "/Groups/{id}": {"GET": self.get_group, "PUT": self.replace_group,
+                             "PATCH": self.patch_group, "DELETE": self.delete_group},
+        }
         if self.version == 2:
-            discovery_routes += [
-                *r("/ServiceProviderConfig", self.service_provider_config, ["GET"]),
-                *r("/ResourceTypes", self.resource_types, ["GET"]),
-                *r("/ResourceTypes/{name}", self.resource_types, ["GET"]),
-                *r("/Schemas", self.schemas, ["GET"]),
-                *r("/.search", self.search_root, ["POST"]),
-            ]
-        return [
-            *discovery_routes,
-            *r("/Users", self.list_users, ["GET"]),
-            *r("/Users", self.create_user, ["POST"]),
-            *r("/Users/.search", self.search_users, ["POST"]),
-            *r("/Users/{id}", self.get_user, ["GET"]),
-            *r("/Users/{id}", self.replace_user, ["PUT"]),
-            *r("/Users/{id}", self.patch_user, ["PATCH"]),
-            *r("/Users/{id}", self.delete_user, ["DELETE"]),
-            *r("/Groups", self.list_groups, ["GET"]),
-            *r("/Groups", self.create_group, ["POST"]),
-            *r("/Groups/.search", self.search_groups, ["POST"]),
-            *r("/Groups/{id}", self.get_group, ["GET"]),
-            *r("/Groups/{id}", self.replace_group, ["PUT"]),
-            *r("/Groups/{id}", self.patch_group, ["PATCH"]),
-            *r("/Groups/{id}", self.delete_group, ["DELETE"]),
-        ]
+            table |= {
+                "/ServiceProviderConfig": {"GET": self.service_provider_config},
+                "/ResourceTypes": {"GET": self.resource_types},
+                "/ResourceTypes/{name}": {"GET": self.resource_types},
+                "/Schemas": {"GET": self.schemas},
+                "/.search": {"POST": self.search_root},
+            }
+        routes = []
+        for path, handlers in table.items():
+            endpoint = _dispatch(handlers)
+            routes += [Route(path, endpoint, methods=list(handlers)),
+                       Route(path + "/", endpoint, methods=list(handlers))]
+        return routes
+
+
+def _dispatch(handlers: dict[str, Callable[[Request], Awaitable[Response]]]):
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
 
 
 def _parse_filter(text: str):

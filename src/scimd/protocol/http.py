@@ -36,30 +36,29 @@ async def json_body(request: Request) -> Any:
         raise invalid_syntax("The request body is empty.", code="invalid_request_payload")
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        try:  # orjson refuses what the json module accepts in a few corners (lone surrogates)
-            import json
-
-            return json.loads(raw.decode("utf-8", errors="strict"))
-        except (ValueError, UnicodeDecodeError):
-            raise invalid_syntax("The request body is not valid JSON.",
-                                 code="invalid_request_payload") from None
+    except orjson.JSONDecodeError:  # also text that is not UTF-8 or holds lone surrogates
+        raise invalid_syntax("The request body is not valid JSON.",
+                             code="invalid_request_payload") from None
 
 
-def query_int(value: str | None, name: str, default: int) -> int:
-    """An integer query parameter; 400 ``invalidValue`` if it is not one."""
-    if value is None or value.strip() == "":
+def query_int(value: Any, name: str, default: int) -> int:
+    """An integer parameter (query text or SearchRequest number); 400 ``invalidValue`` else."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
         return default
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise invalid_value(f"{name} must be an integer.") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise invalid_value(f"{name} must be an integer.")
 
 
 def paging(start: Any, count: Any, default_count: int) -> tuple[int, int]:
     """``startIndex`` below 1 counts as 1, negative ``count`` as 0, ``count`` over 1000 as 1000."""
-    start_index = start if isinstance(start, int) else query_int(start, "startIndex", 1)
-    size = count if isinstance(count, int) else query_int(count, "count", default_count)
+    start_index = query_int(start, "startIndex", 1)
+    size = query_int(count, "count", default_count)
     return max(start_index, 1), min(max(size, 0), MAX_COUNT)
 
 

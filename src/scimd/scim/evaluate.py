@@ -63,9 +63,12 @@ def matches(node: FilterNode, body: dict, rtype: ResourceType,
         return any(is_present(v) for v in values)
     if isinstance(node, Comparison):
         res = resolve(rtype, node.attr_path, parent=parent)
-        operand = filter_operand(res.leaf, node.op, node.value)
+        leaf = res.leaf
+        if parent is None and res.sub is None and res.attr.is_complex and res.attr.multi_valued:
+            leaf = res.attr.sub("value") or leaf  # emails co "x" compares each value
+        operand = filter_operand(leaf, node.op, node.value)
         values = [body.get(res.sub.name)] if parent else attribute_values(body, res)
         if not values:
             values = [None]
-        return any(compare(node.op, stored_operand(res.leaf, v), operand) for v in values)
+        return any(compare(node.op, stored_operand(leaf, v), operand) for v in values)
     raise TypeError(f"unexpected filter node {node!r}")

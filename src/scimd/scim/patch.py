@@ -29,7 +29,14 @@ from scim2_models.path import (
 )
 
 from scimd.scim.attributes import Attribute, Mutability, ResourceType
-from scimd.scim.errors import invalid_path, invalid_syntax, invalid_value, mutability, no_target
+from scimd.scim.errors import (
+    ScimError,
+    invalid_path,
+    invalid_syntax,
+    invalid_value,
+    mutability,
+    no_target,
+)
 from scimd.scim.evaluate import matches
 from scimd.scim.paths import Resolved, parse_path, path_error, resolve
 from scimd.scim.validate import SKIP, normalize, normalize_extension, normalize_single
@@ -108,7 +115,29 @@ class PatchEngine:
                 self._pathless(op, value)
             else:
                 self._apply(op, path, value, pathless=False)
+        self._tidy()
         return PatchResult(self.attrs, self.member_ops, self.password)
+
+    def _tidy(self) -> None:
+        """Drop emptied values (RFC 7643 §2.5) and check that at most one value of each
+        multi-valued attribute is primary (RFC 7643 §2.4)."""
+        for schema in (self.rtype.schema, *self.rtype.extensions):
+            container = self.attrs if schema is self.rtype.schema else self.attrs.get(schema.id)
+            if not isinstance(container, dict):
+                continue
+            for attr in schema.attributes:
+                value = container.get(attr.name)
+                if attr.multi_valued and isinstance(value, list):
+                    value = [v for v in value if v not in ({}, None)]
+                    if sum(1 for v in value if isinstance(v, dict)
+                           and v.get("primary") is True) > 1:
+                        raise invalid_value(f"Only one of the {attr.name} may be primary.")
+                if value in ({}, [], None):
+                    container.pop(attr.name, None)
+                else:
+                    container[attr.name] = value
+            if schema is not self.rtype.schema and not container:
+                self.attrs.pop(schema.id, None)
 
     # -- targets ---------------------------------------------------------------
 
@@ -124,15 +153,18 @@ class PatchEngine:
             if schema is not None and schema is not self.rtype.schema:
                 if op == "replace" and isinstance(sub_value, dict):
                     for ext_key, ext_value in sub_value.items():
-                        self._apply(op, f"{schema.id}:{ext_key}", ext_value, pathless=True)
+                        self._lenient(op, f"{schema.id}:{ext_key}", ext_value)
                 else:
                     self._apply(op, schema.id, sub_value, pathless=True)
                 continue
-            try:
-                self._apply(op, key, sub_value, pathless=True)
-            except Exception as exc:
-                if getattr(exc, "scim_type", None) == "invalidPath":
-                    continue  # unknown keys in a path-less value are ignored, as in POST
+            self._lenient(op, key, sub_value)
+
+    def _lenient(self, op: Op, key: str, value: Any) -> None:
+        """Apply one key of a path-less value; unknown keys are ignored, as in POST."""
+        try:
+            self._apply(op, key, value, pathless=True)
+        except ScimError as exc:
+            if exc.scim_type != "invalidPath":
                 raise
 
     def _apply(self, op: Op, text: str, value: Any, *, pathless: bool) -> None:
@@ -228,13 +260,20 @@ class PatchEngine:
             container[attr.name] = norm
 
     def _remove_listed(self, attr: Attribute, container: dict, value: Any) -> None:
+        """``remove`` with a value list drops just the entries whose ``value`` is listed."""
+        sub = attr.sub("value")
+        exact = sub is not None and sub.case_exact
+
+        def key(v: Any) -> str:
+            return str(v) if exact else str(v).lower()
+
         items = value if isinstance(value, list) else [value]
         drop = set()
         for item in items:
             item_value = item.get("value") if isinstance(item, dict) else item
             if item_value is not None:
-                drop.add(str(item_value))
-        kept = [e for e in container.get(attr.name) or [] if str(e.get("value")) not in drop]
+                drop.add(key(item_value))
+        kept = [e for e in container.get(attr.name) or [] if key(e.get("value")) not in drop]
         if kept:
             container[attr.name] = kept
         else:
@@ -302,6 +341,8 @@ class PatchEngine:
             else:
                 norm = normalize_single(attr, value)
                 if norm is not SKIP:
+                    if op == "replace":  # matched values are replaced (RFC 7644 §3.5.2.3)
+                        hit.clear()
                     hit.update(norm)
         if any(h.get("primary") is True for h in hits):
             _single_primary(elements, hits)
@@ -314,7 +355,7 @@ class PatchEngine:
             self.member_ops.append(MemberOp("remove_where", filter=node.val_filter))
             return
         if res.sub is not None:
-            raise invalid_path(f"{res} cannot be changed; add or remove whole members.")
+            raise mutability(f"{res} is immutable: add or remove whole members.")
         if op == "remove":
             if value is None:
                 self.member_ops.append(MemberOp("remove_all"))
@@ -342,7 +383,7 @@ def _single_primary(elements: list, chosen: list) -> None:
         return
     for element in elements:
         if element is not new_primary and isinstance(element, dict) \
-                and element.get("primary") is True and element != new_primary:
+                and element.get("primary") is True:
             element["primary"] = False
 
 

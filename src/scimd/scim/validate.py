@@ -83,6 +83,8 @@ def normalize(attr: Attribute, value: Any) -> Any:
     if value is None:
         return SKIP
     if attr.multi_valued:
+        if not isinstance(value, (list, dict)):
+            raise invalid_value(f"{attr.name} must be an array.")
         items = value if isinstance(value, list) else [value]
         if len(items) > MAX_MULTI_VALUES and attr.name != "members":
             raise invalid_value(f"{attr.name} has more than {MAX_MULTI_VALUES} values.")
@@ -131,9 +133,9 @@ def scalar(attr: Attribute, value: Any) -> Any:
     """Check and convert a simple value to the attribute's type (RFC 7643 §2.3)."""
     kind = attr.type
     if kind in (AttrType.STRING, AttrType.REFERENCE, AttrType.BINARY):
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if not isinstance(value, str):
             raise invalid_value(f"{attr.name} must be a string.")
-        text = value if isinstance(value, str) else str(value)
+        text = value
         if len(text) > MAX_STRING_LENGTH:
             raise invalid_value(f"{attr.name} is longer than {MAX_STRING_LENGTH} characters.")
         if attr.canonical_values and attr.name == "type" and attr.canonical_values == (
@@ -169,12 +171,18 @@ def scalar(attr: Attribute, value: Any) -> Any:
     raise invalid_value(f"{attr.name} has an unsupported type.")
 
 
-def check_required(attrs: dict, rtype: ResourceType) -> None:
-    """Every required attribute is present (RFC 7643 §7 ``required``)."""
+def check_required(attrs: dict, rtype: ResourceType, *, patching: bool = False) -> None:
+    """Every required attribute is present (RFC 7643 §7 ``required``).
+
+    On PATCH, unassigning a required attribute is a ``mutability`` error
+    (RFC 7644 §3.5.2); on POST and PUT a missing one is ``invalidValue``.
+    """
     for attr in rtype.schema.attributes:
         if attr.required and attr.mutability is not Mutability.READ_ONLY:
             value = attrs.get(attr.name)
             if value is None or value == "" or value == []:
+                if patching:
+                    raise mutability(f"{attr.name} is required and cannot be removed.")
                 raise invalid_value(f"{attr.name} is required.", code="missing_required")
         if attr.is_complex and attr.multi_valued:
             for item in attrs.get(attr.name) or []:

@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from scimd.scim.attributes import Attribute, AttrType, ResourceType
-from scimd.scim.errors import invalid_filter
+from scimd.scim.errors import ScimError, invalid_filter
 from scimd.scim.paths import Resolved, resolve
 from scimd.scim.values import TEXT_TYPES, filter_operand
 from scimd.store import tables as t
@@ -78,13 +78,21 @@ class Dialect:
             return func.json_extract(doc, "$" + "".join(f'."{k}"' for k in keys))
         return func.jsonb_extract_path(doc, *keys)
 
-    def elements(self, doc: Expr, keys: list[str]):
-        """A FROM-able set of the elements of a JSON array, with a ``value`` column."""
+    def elements(self, doc: Expr, keys: list[str], *, ordinal: bool = False):
+        """A FROM-able set of the elements of a JSON array, with a ``value`` column
+        (and an ``ordinal`` position column when asked)."""
         if not self.pg:
             path = "$" + "".join(f'."{k}"' for k in keys)
-            return func.json_each(doc, path).table_valued("value").alias()
-        return func.jsonb_array_elements(func.jsonb_extract_path(doc, *keys)) \
-            .table_valued("value").alias()
+            columns = ("value", "key") if ordinal else ("value",)
+            table = func.json_each(doc, path).table_valued(*columns).alias()
+            if ordinal:
+                return _Ordinal(table, table.c.key)
+            return table
+        fn = func.jsonb_array_elements(func.jsonb_extract_path(doc, *keys))
+        if ordinal:
+            table = fn.table_valued("value", with_ordinality="ordinal").render_derived().alias()
+            return _Ordinal(table, table.c.ordinal)
+        return fn.table_valued("value").alias()
 
     def bool_literal(self, value: bool, json: bool) -> Expr:
         if json and self.pg:
@@ -111,6 +119,32 @@ class Dialect:
         return (func.strpos(expr, value) if self.pg else func.instr(expr, value)) > 0
 
 
+class _Ordinal:
+    """A table-valued function with its position column exposed as ``c.ordinal``."""
+
+    def __init__(self, table: Any, ordinal: Any) -> None:
+        self.table = table
+        self.c = _Columns(table.c.value, ordinal)
+
+    def __clause_element__(self) -> Any:
+        return self.table
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    value: Any
+    ordinal: Any
+
+
+def _absent(node: Present | Comparison) -> Cond:
+    """How an unassigned attribute answers a test (the evaluator's ``compare`` with None)."""
+    if isinstance(node, Present):
+        return false()
+    if node.value is None:
+        return true() if node.op is CompareOperator.eq else false()
+    return true() if node.op is CompareOperator.ne else false()
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """Where a comparison reads its value: an SQL expression and how it is typed."""
@@ -132,7 +166,11 @@ class ElementScope:
 class FilterCompiler:
     """Compiles filters over one resource type's table."""
 
-    def __init__(self, dialect_name: str, rtype: ResourceType) -> None:
+    def __init__(self, dialect_name: str, rtype: ResourceType, *,
+                 unknown_as_absent: bool = False) -> None:
+        """``unknown_as_absent``: an attribute the type does not have reads as unassigned
+        instead of raising (a root search over several types, RFC 7644 §3.4.2.1)."""
+        self.unknown_as_absent = unknown_as_absent
         self.d = Dialect(dialect_name)
         self.rtype = rtype
         self.is_user = rtype.name == "User"
@@ -152,11 +190,44 @@ class FilterCompiler:
             if not res.attr.is_complex or res.sub is not None:
                 raise invalid_filter(f"{res} cannot take a value filter.")
             return self._collection(res, lambda scope: self._scoped(node.val_filter, res, scope))
-        if isinstance(node, Present):
-            return self._present(resolve(self.rtype, node.attr_path))
-        if isinstance(node, Comparison):
-            return self._comparison(resolve(self.rtype, node.attr_path), node.op, node.value)
+        if isinstance(node, (Present, Comparison)):
+            path = node.attr_path
+            if path.uri is None and path.sub_attr is None and path.attr.lower() == "schemas":
+                return self._schemas(node)
+            try:
+                res = resolve(self.rtype, path)
+            except ScimError:
+                if not self.unknown_as_absent:
+                    raise
+                return _absent(node)
+            if isinstance(node, Present):
+                return self._present(res)
+            return self._comparison(res, node.op, node.value)
         raise invalid_filter("Unsupported filter expression.")
+
+    def _schemas(self, node: Present | Comparison) -> Cond:
+        """``schemas`` (RFC 7644 §3.4.2.2 example): the core URN and each extension present."""
+        if isinstance(node, Present):
+            return true()
+        if node.op not in (CompareOperator.eq, CompareOperator.ne) \
+                or not isinstance(node.value, str):
+            raise invalid_filter("schemas can only be compared with eq or ne and a URN.")
+        urn = node.value.lower()
+        if urn == self.rtype.schema.id.lower():
+            cond: Cond = true()
+        else:
+            ext = next((e for e in self.rtype.extensions if e.id.lower() == urn), None)
+            cond = self.d.json_node(self.table.c.attrs, [ext.id]).is_not(None) \
+                if ext is not None else false()
+        return cond if node.op is CompareOperator.eq else not_(cond)
+
+    def order_by(self, res: Resolved, descending: bool) -> list[Expr]:
+        """ORDER BY terms for ``sortBy``: missing values last when ascending and first
+        when descending, as RFC 7644 §3.4.2.3 orders them."""
+        key = self.sort_key(res)
+        if descending:
+            return [key.is_(None).desc(), key.desc()]
+        return [key.is_(None), key.asc()]
 
     def sort_key(self, res: Resolved) -> Expr:
         """The expression to sort by ``res`` (RFC 7644 §3.4.2.3)."""
@@ -169,12 +240,7 @@ class FilterCompiler:
                 column = e.c.value_lower if sub.name == "value" else e.c[sub.name]
                 return select(column).where(e.c.user_pk == t.users.c.pk) \
                     .order_by(e.c.primary.desc(), e.c.pk).limit(1).scalar_subquery()
-            keys = [*self._keys(res), "0", sub.name]
-            if not self.d.pg:
-                return func.json_extract(
-                    t.users.c.attrs if self.is_user else t.groups.c.attrs,
-                    "$" + "".join(f'."{k}"' for k in keys[:-2]) + f'[0]."{sub.name}"')
-            return self._text_fold(self.d.json_value(self.table.c.attrs, keys, sub.type), sub)
+            return self._primary_value(res, sub)
         if res.attr.is_complex and res.sub is None:
             raise invalid_filter(f"{res} is complex and cannot be sorted on.")
         field = self._field(res)
@@ -187,19 +253,33 @@ class FilterCompiler:
             expr = self.d.collate(expr)
         return expr
 
+    def _primary_value(self, res: Resolved, sub: Attribute) -> Expr:
+        """The primary (else first) element's ``sub`` of a JSON multi-valued attribute."""
+        elems = self.d.elements(self.table.c.attrs, self._keys(res), ordinal=True)
+        value = self.d.json_value(elems.c.value, [sub.name], sub.type)
+        primary = self.d.json_value(elems.c.value, ["primary"], AttrType.BOOLEAN)
+        is_primary = primary == self.d.bool_literal(True, json=True)
+        if sub.type in TEXT_TYPES and not sub.case_exact:
+            value = func.lower(value)
+        return select(value).select_from(elems) \
+            .order_by(case((is_primary, 0), else_=1), elems.c.ordinal).limit(1).scalar_subquery()
+
     # -- leaves ------------------------------------------------------------------
 
     def _comparison(self, res: Resolved, op: CompareOperator, value: Any) -> Cond:
         leaf = res.leaf
-        operand = filter_operand(leaf, op, value)
         if res.attr.multi_valued and res.attr.is_complex:
+            # Without a sub-attribute, a multi-valued attribute compares its "value"
+            # (RFC 7644 §3.4.2.2: emails co "example.com").
             sub = res.sub or res.attr.sub("value")
             if sub is None:
                 raise invalid_filter(f"{res} cannot be compared.")
+            operand = filter_operand(sub, op, value)
             empty_matches = operand is None or op is CompareOperator.ne
             return self._collection(
                 res, lambda scope: self._leaf(scope.fields(sub), sub, op, operand),
                 empty_matches=empty_matches)
+        operand = filter_operand(leaf, op, value)
         field = self._field(res)
         if field is None:
             raise invalid_filter(f"{res} cannot be filtered on.")

@@ -115,8 +115,12 @@ def update_group(conn: Connection, rec: GroupRecord, attrs: dict) -> GroupRecord
 
 
 def delete_group(conn: Connection, pk: int) -> None:
-    conn.execute(delete(t.memberships).where(t.memberships.c.group_pk == pk))
-    conn.execute(delete(t.memberships).where(t.memberships.c.child_pk == pk))
+    """Remove a group; groups it was a member of get a new version (RFC 7644 §3.14)."""
+    m, g = t.memberships, t.groups
+    conn.execute(update(g).where(g.c.pk.in_(select(m.c.group_pk).where(m.c.child_pk == pk)))
+                 .values(version=g.c.version + 1, modified_at=now()))
+    conn.execute(delete(m).where(m.c.group_pk == pk))
+    conn.execute(delete(m).where(m.c.child_pk == pk))
     conn.execute(delete(t.groups).where(t.groups.c.pk == pk))
 
 

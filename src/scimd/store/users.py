@@ -136,18 +136,24 @@ def update_user(conn: Connection, tenant_pk: int, rec: UserRecord, attrs: dict, 
 
 
 def remove_memberships(conn: Connection, pk: int) -> list[str]:
-    """Take a user out of every group; answers the ids of the groups it left."""
+    """Take a user out of every group; answers the ids of the groups it left.
+
+    The groups' versions move on, since their member lists changed (RFC 7644 §3.14).
+    """
     g, m = t.groups, t.memberships
-    left = [r.id for r in conn.execute(select(g.c.id).select_from(m.join(g, g.c.pk == m.c.group_pk))
-                                       .where(m.c.user_pk == pk).order_by(g.c.pk))]
+    left = [r.id for r in conn.execute(
+        select(g.c.id).select_from(m.join(g, g.c.pk == m.c.group_pk))
+        .where(m.c.user_pk == pk).order_by(g.c.pk))]
     if left:
+        conn.execute(update(g).where(g.c.pk.in_(select(m.c.group_pk).where(m.c.user_pk == pk)))
+                     .values(version=g.c.version + 1, modified_at=now()))
         conn.execute(delete(m).where(m.c.user_pk == pk))
     return left
 
 
 def delete_user(conn: Connection, pk: int) -> None:
     """Remove a user, its email rows and memberships (RFC 7644 §3.6)."""
-    conn.execute(delete(t.memberships).where(t.memberships.c.user_pk == pk))
+    remove_memberships(conn, pk)
     conn.execute(delete(t.user_emails).where(t.user_emails.c.user_pk == pk))
     conn.execute(delete(t.users).where(t.users.c.pk == pk))
 
