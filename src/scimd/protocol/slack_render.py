@@ -42,6 +42,15 @@ def tenant_url(tenant: Tenant) -> str:
     return f"https://{domain}.{suffix}"
 
 
+def _meta(resource_type: str, created: str, location: str, version: int) -> dict:
+    """``{created, location}`` as Slack sends it (spec §12); v2 adds ``resourceType``,
+    which RFC 7643 §3.1 asks for and identity providers check (an added key is safe)."""
+    meta = {"created": slack_time(created), "location": location}
+    if version == 2:
+        meta["resourceType"] = resource_type
+    return meta
+
+
 def _urn(urn: str, version: int) -> str:
     if version == 1:
         return V1_CORE if urn in (USER_URN, GROUP_URN) else V2_TO_V1.get(urn, urn)
@@ -87,7 +96,7 @@ def render_user(rec: UserRecord, tenant: Tenant, base: str, version: int) -> dic
         "schemas": [_urn(s, version) for s in schemas],
         "id": rec.id,
         "externalId": "",
-        "meta": {"created": slack_time(rec.created_at), "location": f"{base}/Users/{rec.id}"},
+        "meta": _meta("User", rec.created_at, f"{base}/Users/{rec.id}", version),
         "userName": user_name,
         "nickName": user_name,
         "name": {"givenName": name.get("givenName"), "familyName": name.get("familyName"),
@@ -127,7 +136,7 @@ def render_group(rec: GroupRecord, base: str, version: int) -> dict:
     """A group as Slack answers it (spec §4.1, §4.3): members always present."""
     members = [{"value": m["value"], "display": m["display"]} for m in rec.members or []] \
         if rec.members is not None else None
-    meta = {"created": slack_time(rec.created_at), "location": f"{base}/Groups/{rec.id}"}
+    meta = _meta("Group", rec.created_at, f"{base}/Groups/{rec.id}", version)
     if version == 1:
         doc: dict = {"schemas": [V1_CORE], "id": rec.id,
                      "displayName": rec.attrs.get("displayName")}
