@@ -1,15 +1,18 @@
 """The SQL filter compiler agrees with the in-memory filter evaluator.
 
-RFC 7644 §3.4.2.2 defines one meaning for every filter; scimd has two
-implementations of it: ``scimd.store.filter_sql`` (what ``GET /Users?filter=``
-runs on SQLite and PostgreSQL) and ``scimd.scim.evaluate`` (the reference, used
-for PATCH value selections, RFC 7644 §3.5.2). These tests store random users in
-a real database, run random filters through both, and require the same set of
-matching ids, and the same 400 ``invalidFilter`` answers (RFC 7644 §3.12) for
-filters that are not acceptable.
+RFC 7644 §3.4.2.2 gives every filter one meaning; scimd implements it twice:
+``scimd.store.filter_sql`` (what ``GET /Users?filter=`` runs on SQLite and
+PostgreSQL) and ``scimd.scim.evaluate`` (the reference, also used for PATCH value
+selections, RFC 7644 §3.5.2). These tests store random users in a real database,
+run random filters through both and require the same set of matching ids, and
+400 ``invalidFilter`` (RFC 7644 §3.12) for filters that cannot be evaluated.
 
-PostgreSQL runs when ``SCIMD_TEST_POSTGRES_URL`` is set (a throw-away database
-is created for the session and dropped at the end); SQLite always runs.
+SQLite always runs. PostgreSQL runs when ``SCIMD_TEST_POSTGRES_URL`` is set: the
+session creates a database of its own there and drops it at the end. With
+``CI=true``, a set but unreachable ``SCIMD_TEST_POSTGRES_URL`` fails the run.
+
+Disagreements found so far are pinned by the ``xfail(strict=True)`` tests at the end
+(and kept out of the random property so that it stays a regression guard).
 """
 
 from __future__ import annotations
@@ -47,21 +50,21 @@ from scimd.store.users import insert_user, load_groups
 
 FILTERS_PER_EXAMPLE = 20
 MAX_EXAMPLES = 150
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # -- databases ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    path = tmp_path_factory.mktemp("filter-properties") / "scimd.db"
-    db = connect(f"sqlite:///{path}")
+def prop_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    db = connect(f"sqlite:///{tmp_path_factory.mktemp('filter-properties') / 'scimd.db'}")
     migrate.upgrade(db)
     yield db
     db.dispose()
 
 
 @pytest.fixture(scope="session")
-def postgres_db() -> Iterator[Database]:
+def prop_postgresql() -> Iterator[Database]:
     """A database of its own on the server of ``SCIMD_TEST_POSTGRES_URL``, dropped at the end."""
     url = os.environ.get("SCIMD_TEST_POSTGRES_URL")
     if not url:
@@ -71,8 +74,9 @@ def postgres_db() -> Iterator[Database]:
         admin_conn = admin.connect()
     except OperationalError as exc:
         admin.dispose()
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"SCIMD_TEST_POSTGRES_URL is set but unreachable: {exc}", pytrace=False)
+        if IN_CI:
+            pytest.fail(f"CI=true and SCIMD_TEST_POSTGRES_URL is unreachable: {exc}",
+                        pytrace=False)
         pytest.skip(f"PostgreSQL at SCIMD_TEST_POSTGRES_URL is unreachable: {exc}")
     name = f"scimd_prop_{secrets.token_hex(6)}"
     admin_conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -92,17 +96,22 @@ def postgres_db() -> Iterator[Database]:
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql",
                                                                  marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest) -> Database:
-    return request.getfixturevalue(f"{request.param}_db")
+def prop_db(request: pytest.FixtureRequest) -> Database:
+    """A migrated database: SQLite, then PostgreSQL (skipped without its URL)."""
+    return request.getfixturevalue(f"prop_{request.param}")
 
 
-# -- random users ----------------------------------------------------------------------------------
+# -- random users ------------------------------------------------------------------------------
 
-ALPHABET = "aAbBeEx0 .-@É鞆Üü"
-"""Few letters, so that values collide and filters match often; mixed case, non-ASCII."""
+ALPHABET = "aAbBeEx0 .-@ÉéßẞÜüǅ"
+"""Few letters, so values collide and filters match often; mixed case, non-ASCII.
 
-RARE = '"\\/'
-"""Characters that need escaping in a filter literal (RFC 7159 §7 string syntax)."""
+Letters whose lower case differs between Python and PostgreSQL (``İ``, a final ``Σ``)
+are left to test_case_folding_beyond_latin.
+"""
+
+RARE = '"\\/%_\t'
+"""Characters that need escaping in a filter literal (RFC 7159 §7), and LIKE wildcards."""
 
 
 def words(min_size: int = 0, max_size: int = 6) -> st.SearchStrategy[str]:
@@ -231,7 +240,7 @@ def populate(db: Database, users: list[dict], groups: list[tuple[str, list[int]]
         pks = []
         for attrs, created, changed in zip(users, stamps, modified, strict=True):
             attrs = copy.deepcopy(attrs)
-            if prepare:  # what POST /Users adds: "active" (the rfc dialect's policy)
+            if prepare:  # POST /Users stores "active" (the rfc policy's prepare_user)
                 attrs.setdefault("active", True)
             rec = insert_user(conn, tenant.pk, new_id("U"), attrs, password_hash=None,
                               unique_emails=False)
@@ -243,7 +252,8 @@ def populate(db: Database, users: list[dict], groups: list[tuple[str, list[int]]
                                            {"displayName": display})
             group_store.add_members(conn, grp.pk, [pks[i] for i in members])
     with db.read() as conn:
-        rows = conn.execute(select(t.users).where(t.users.c.tenant_pk == tenant.pk)).all()
+        rows = conn.execute(select(t.users).where(t.users.c.tenant_pk == tenant.pk)
+                            .order_by(t.users.c.pk)).all()
         records = [UserRecord(pk=r.pk, id=r.id, attrs=r.attrs, active=r.active,
                               created_at=r.created_at, modified_at=r.modified_at,
                               version=r.version) for r in rows]
@@ -262,6 +272,7 @@ def body_of(rec: UserRecord) -> dict:
 
 
 def select_sql(db: Database, tenant_pk: int, node: Any) -> set[str]:
+    """The ids the compiled filter selects in the tenant."""
     with db.read() as conn:
         cond = FilterCompiler(conn.dialect.name, USER_TYPE).compile(node)
         rows = conn.execute(select(t.users.c.id).where(t.users.c.tenant_pk == tenant_pk, cond))
@@ -269,13 +280,14 @@ def select_sql(db: Database, tenant_pk: int, node: Any) -> set[str]:
 
 
 def select_memory(bodies: dict[str, dict], node: Any) -> set[str]:
+    """The ids whose body the evaluator matches."""
     return {uid for uid, body in bodies.items() if matches(node, body, USER_TYPE)}
 
 
 # -- random filters ------------------------------------------------------------------------------
 
 
-def _values(bodies: dict[str, dict]) -> dict[str, list]:
+def value_pool(bodies: dict[str, dict]) -> dict[str, list]:
     """Every value stored per attribute path, to draw filter literals that match."""
     pool: dict[str, list] = {}
 
@@ -317,12 +329,12 @@ SCALARS: list[tuple[list[str], str, str]] = [
     (["name.givenName", CORE_Q + "name.givenName"], "text", "name.givenName"),
     (["name.familyName"], "text", "name.familyName"),
     (["name.formatted"], "text", "*"),
-    (["emails.value"], "text", "emails.value"),
+    (["emails", "emails.value"], "text", "emails.value"),
     (["emails.type"], "text", "emails.type"),
     (["emails.display"], "text", "emails.display"),
-    (["phoneNumbers.value"], "text", "phoneNumbers.value"),
+    (["phoneNumbers", "phoneNumbers.value"], "text", "phoneNumbers.value"),
     (["phoneNumbers.type"], "text", "phoneNumbers.type"),
-    (["groups.value"], "text", "groups.value"),
+    (["groups", "groups.value"], "text", "groups.value"),
     (["groups.display"], "text", "groups.display"),
     (["groups.type"], "text", "groups.type"),
     ([ENT_Q + "employeeNumber", "employeeNumber"], "text", "ent.employeeNumber"),
@@ -452,7 +464,7 @@ def attribute_expression(draw: st.DrawFn, pool: dict[str, list]) -> str:
     if kind == "complex":
         return f"{path} {_case(draw, 'pr')}" if draw(st.integers(0, 3)) else \
             draw(comparison(pool, path, kind, key))
-    multi = key.split(".")[0] in ("emails", "phoneNumbers", "groups")
+    multi = spellings[0].split(".")[0] in ("emails", "phoneNumbers", "groups")
     return draw(comparison(pool, path, kind, key, multi=multi))
 
 
@@ -497,18 +509,19 @@ def filters(draw: st.DrawFn, pool: dict[str, list], depth: int = 0) -> str:
     return f" {op} ".join(terms)
 
 
-# -- the property ---------------------------------------------------------------------------
+# -- the property ------------------------------------------------------------------------------
 
 
 def outcome(db: Database, tenant_pk: int, bodies: dict[str, dict], text: str) -> None:
-    """Check one filter: same ids from SQL and memory, or 400 invalidFilter (RFC 7644 §3.12)."""
+    """One filter: the same ids from SQL and memory, or 400 invalidFilter (RFC 7644 §3.12)."""
     try:
         node = parse_filter(text)
     except ScimError as exc:
-        assert (exc.status, exc.scim_type) == (400, "invalidFilter")
+        assert (exc.status, exc.scim_type) == (400, "invalidFilter"), (text, exc.detail)
         return
     sql_error = memory_error = None
-    sql_ids = memory_ids = set()
+    sql_ids: set[str] = set()
+    memory_ids: set[str] = set()
     try:
         sql_ids = select_sql(db, tenant_pk, node)
     except ScimError as exc:
@@ -519,38 +532,292 @@ def outcome(db: Database, tenant_pk: int, bodies: dict[str, dict], text: str) ->
         memory_error = exc
     for exc in (sql_error, memory_error):
         if exc is not None:
-            assert (exc.status, exc.scim_type) == (400, "invalidFilter"), exc.detail
+            assert (exc.status, exc.scim_type) == (400, "invalidFilter"), (text, exc.detail)
     if memory_error is not None:
-        # The compiler checks every leaf; the evaluator only the ones it reaches, so an
-        # error the evaluator finds must also be one the compiler finds.
-        assert sql_error is not None, f"{text!r}: memory rejects ({memory_error.detail}), " \
-            "SQL accepts"
+        # The compiler checks every leaf; the evaluator only those it reaches, so any
+        # error the evaluator finds, the compiler must find too. (The reverse need not
+        # hold: ``x or <bad>`` never reaches <bad> when x matches.)
+        assert sql_error is not None, \
+            f"filter {text!r}: memory says 400 ({memory_error.detail}), SQL accepts it"
     if sql_error is not None:
         return
     if sql_ids != memory_ids:
-        differing = {uid: bodies[uid] for uid in sql_ids ^ memory_ids}
-        pytest.fail(
+        differing = {uid: bodies[uid] for uid in sorted(sql_ids ^ memory_ids)}
+        raise AssertionError(
             f"filter {text!r}: SQL only {sorted(sql_ids - memory_ids)}, memory only "
             f"{sorted(memory_ids - sql_ids)}\n"
-            + json.dumps(differing, indent=1, ensure_ascii=False)
-        )
+            + json.dumps(differing, indent=1, ensure_ascii=False))
 
 
 @settings(max_examples=MAX_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(directory=directories(), data=st.data())
-def test_sql_filters_match_memory_filters(db: Database, directory, data) -> None:
+def test_sql_filters_match_memory_filters(prop_db: Database, directory: Directory,
+                                          data: st.DataObject) -> None:
     """RFC 7644 §3.4.2.2: every filter selects the same users in SQL as in memory.
 
-    Covers eq/ne/co/sw/ew/pr/gt/ge/lt/le, and/or/not and grouping, sub-attributes,
-    value paths (``emails[type eq "work" and value co "x"]``), URN-qualified names
-    (RFC 7644 §3.10), booleans, ``meta.created`` dateTimes (RFC 7643 §2.3.5), ``null``,
-    case-insensitive names and operators, and caseExact rules (RFC 7643 §2.1, §7).
+    Random users (RFC 7643 §4.1 and the §4.3 enterprise extension, stored as POST
+    /Users stores them) and, per example, 20 random filters made of eq ne co sw ew gt
+    ge lt le pr, and/or/not, grouping, sub-attributes, value paths, URN-qualified names
+    (RFC 7644 §3.10), booleans, ``meta.created``/``meta.lastModified`` dateTimes (RFC
+    7643 §2.3.5), ``null``, case-insensitive names and operators, and caseExact
+    attributes (``id``, ``externalId``: RFC 7643 §2.1, §3.1).
     """
     users, groups, stamps = directory
     modified = [data.draw(st.sampled_from([s, stamps[0]])) for s in stamps]
-    tenant_pk, bodies = populate(db, users, groups, stamps, modified)
-    pool = _values(bodies)
-    for text in data.draw(st.lists(filters(pool), min_size=FILTERS_PER_EXAMPLE,
-                                   max_size=FILTERS_PER_EXAMPLE), label="filters"):
-        outcome(db, tenant_pk, bodies, text)
+    tenant_pk, bodies = populate(prop_db, users, groups, stamps, modified)
+    pool = value_pool(bodies)
+    texts = data.draw(st.lists(filters(pool), min_size=FILTERS_PER_EXAMPLE,
+                               max_size=FILTERS_PER_EXAMPLE), label="filters")
+    for text in texts:
+        outcome(prop_db, tenant_pk, bodies, text)
+
+
+# -- disagreements found, pinned -----------------------------------------------------------------
+#
+# Each of these fails today; ``strict=True`` turns a fix into an XPASS failure, so the
+# marker is removed together with the bug (and the random property then widened).
+
+STAMP = "2024-02-29T23:59:59.999999Z"
+
+
+def agree(db: Database, users: list[dict], text: str, *, prepare: bool = True) -> None:
+    """Store ``users`` as given and require SQL and memory to select the same ids."""
+    tenant_pk, bodies = populate(db, users, [], [STAMP] * len(users), prepare=prepare)
+    node = parse_filter(text)
+    by_name = {uid: body["userName"] for uid, body in bodies.items()}
+    sql = sorted(by_name[i] for i in select_sql(db, tenant_pk, node))
+    memory = sorted(by_name[i] for i in select_memory(bodies, node))
+    assert sql == memory, f"filter {text!r}: SQL selects {sql}, memory selects {memory}"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "SQL: 'ne null' on a sub-attribute of a multi-valued attribute also matches users "
+    "without any value (filter_sql._comparison sets empty_matches for operand None)"))
+@pytest.mark.parametrize("text", ["emails.type ne null", "emails.value ne null",
+                                  "phoneNumbers.value ne null", "groups.value ne null"])
+def test_multi_valued_ne_null(prop_db: Database, text: str) -> None:
+    """RFC 7643 §2.5: no value, null and [] are the same state, so ``ne null`` is false.
+
+    Minimal case: ``{"userName": "nobody", "active": true}`` (no emails) and
+    ``emails.type ne null``: SQL selects the user, memory does not (memory is right).
+    """
+    agree(prop_db, [{"userName": "nobody", "active": True},
+                    {"userName": "somebody", "active": True,
+                     "emails": [{"value": "s@example.com", "type": "work", "primary": True}],
+                     "phoneNumbers": [{"value": "+1 555", "type": "work"}]}], text)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "SQL reads emails.primary from user_emails.primary (NOT NULL, default false); memory "
+    "treats a missing primary as absent"))
+@pytest.mark.parametrize("text", ["emails[primary eq false]", "emails.primary eq false",
+                                  "emails[primary pr]", "not (emails[primary ne false])"])
+def test_email_without_primary(prop_db: Database, text: str) -> None:
+    """RFC 7643 §2.4: "If not specified, the value of primary SHALL be assumed to be false".
+
+    Reachable with a plain POST: ``emails: [{"value": "a@example.com", "type": "work"}]``.
+    ``emails[primary eq false]`` selects the user in SQL (right by RFC 7643 §2.4), not
+    in memory; ``phoneNumbers[primary eq false]``, read from JSON, agrees with memory,
+    so the two multi-valued attributes disagree with each other in SQL as well.
+    """
+    agree(prop_db, [canonical_body({"userName": "a", "emails": [
+        {"value": "a@example.com", "type": "work"}]}, USER_TYPE)], text)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "SQL reads the users.active column, set to true when attrs have no active; memory "
+    "reads attrs, where a PATCH remove of active left nothing"))
+@pytest.mark.parametrize("text", ["active eq true", "active pr", "not (active ne true)"])
+def test_user_without_active(prop_db: Database, text: str) -> None:
+    """RFC 7644 §3.4.2.2 (``pr``, ``eq``) over a user whose ``active`` was removed.
+
+    ``PATCH {"op": "remove", "path": "active"}`` (RFC 7644 §3.5.2.2) stores
+    ``{"userName": "u"}``; store.users derives ``active = attrs.get("active", True)``.
+    ``active eq true`` then selects the user in SQL but not in memory. Memory agrees
+    with the stored representation (no ``active``), so memory is right unless the
+    server means missing ``active`` to be true, in which case attrs should say so.
+    """
+    agree(prop_db, [{"userName": "u"}], text, prepare=False)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "user_emails has no row for an email without a string value, so SQL never sees it"))
+@pytest.mark.parametrize("text", ['emails[type eq "work"]', 'emails.type eq "work"',
+                                  "emails.primary eq true", "emails pr"])
+def test_email_without_value(prop_db: Database, text: str) -> None:
+    """RFC 7644 §3.4.2.2 over an email element that has no ``value``.
+
+    ``PATCH {"op": "remove", "path": "emails[type eq \\"work\\"].value"}`` (RFC 7644
+    §3.5.2.2) leaves ``{"type": "work", "primary": true}`` in ``emails``;
+    store.users._write_emails skips it, so SQL answers as if the element did not
+    exist. Memory (which sees the stored element) is right.
+    """
+    agree(prop_db, [{"userName": "u", "active": True,
+                     "emails": [{"type": "work", "primary": True}]}], text, prepare=False)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    ("\u0130", 'title eq "\u0130"'),  # İ: Python folds to "i" U+0307, PostgreSQL to "i"
+    ("\u039f\u0394\u039f\u03a3", 'name.familyName eq "\u03bf\u03b4\u03bf\u03c2"'),
+    ("\u039f\u0394\u039f\u03a3", 'name.familyName sw "\u039f\u0394\u039f\u03a3"'),
+], ids=["dotted-I", "final-sigma-eq", "final-sigma-sw"])  # final sigma: U+03C2 vs U+03C3
+def test_case_folding_beyond_latin(prop_db: Database, request: pytest.FixtureRequest,
+                                   value: str, text: str) -> None:
+    """RFC 7643 §2.1: caseExact false means case-insensitive, the same on every path.
+
+    Attributes read from the JSON document are lower-cased by the database's
+    ``lower()``; filter literals by Python's ``str.lower``. SQLite's ``lower`` is
+    Python's (store.db), so it agrees; PostgreSQL's differs for U+0130 and a
+    word-final capital sigma, so ``title eq "İ"`` does not select a user whose title is
+    "İ" on PostgreSQL. Memory (and the Python-folded userName/emails columns) match.
+    """
+    if prop_db.engine.dialect.name == "postgresql":
+        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+            "PostgreSQL lower() folds U+0130 and final sigma unlike Python's str.lower")))
+    agree(prop_db, [{"userName": "u", "active": True, "title": value,
+                     "name": {"familyName": value}}], text)
+
+
+# -- the examples of RFC 7644 §3.4.2.2 ---------------------------------------------------------
+
+RFC_USERS = [
+    {"userName": "bjensen", "name": {"familyName": "O'Malley"}, "title": "Tour Guide",
+     "userType": "Employee", "active": True,
+     "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
+     "ims": [{"value": "bjensen@foo.com", "type": "xmpp"}]},
+    {"userName": "Jsmith", "title": "Intern", "userType": "Intern", "active": True,
+     "emails": [{"value": "jsmith@example.org", "type": "home", "primary": True}]},
+    {"userName": "kim", "userType": "Employee", "active": True,
+     "emails": [{"value": "kim@example.net", "type": "work", "primary": False}],
+     ENTERPRISE_URN: {"department": "Sales"}},
+    {"userName": "ann", "userType": "Contractor", "active": False,
+     "emails": [{"value": "ann@example.net", "type": "home", "primary": True}]},
+]
+ALL = ["Jsmith", "ann", "bjensen", "kim"]
+
+
+def _rejected(reason: str) -> Any:
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
+
+
+RFC_EXAMPLES = [
+    ('userName eq "bjensen"', ["bjensen"]),
+    ('name.familyName co "O\'Malley"', ["bjensen"]),
+    ('userName sw "J"', ["Jsmith"]),
+    (f'{USER_URN}:userName sw "J"', ["Jsmith"]),
+    ("title pr", ["Jsmith", "bjensen"]),
+    ('meta.lastModified gt "2011-05-13T04:42:34Z"', ALL),
+    ('meta.lastModified ge "2011-05-13T04:42:34Z"', ALL),
+    ('meta.lastModified lt "2011-05-13T04:42:34Z"', []),
+    ('meta.lastModified le "2011-05-13T04:42:34Z"', []),
+    ('title pr and userType eq "Employee"', ["bjensen"]),
+    ('title pr or userType eq "Intern"', ["Jsmith", "bjensen"]),
+    pytest.param(f'schemas eq "{ENTERPRISE_URN}"', ["kim"],
+                 marks=_rejected("400: schemas is not a filterable attribute")),
+    ('userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")',
+     ["bjensen"]),
+    ('userType ne "Employee" and not (emails co "example.com" or '
+     'emails.value co "example.org")', ["ann"]),
+    ('userType eq "Employee" and (emails.type eq "work")', ["bjensen", "kim"]),
+    ('userType eq "Employee" and emails[type eq "work" and value co "@example.com"]',
+     ["bjensen"]),
+    ('emails[type eq "work" and value co "@example.com"] or '
+     'ims[type eq "xmpp" and value co "@foo.com"]', ["bjensen"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), RFC_EXAMPLES)
+def test_rfc_example_filters(prop_db: Database, text: str, expected: list[str]) -> None:
+    """Every example filter of RFC 7644 §3.4.2.2 selects what it says, in SQL and memory."""
+    tenant_pk, bodies = populate(
+        prop_db, [canonical_body(u, USER_TYPE) for u in RFC_USERS], [],
+        [STAMP] * len(RFC_USERS))
+    by_name = {uid: body["userName"] for uid, body in bodies.items()}
+    try:
+        node = parse_filter(text)
+        sql = sorted(by_name[i] for i in select_sql(prop_db, tenant_pk, node))
+        memory = sorted(by_name[i] for i in select_memory(bodies, node))
+    except ScimError as exc:
+        raise AssertionError(f"{text!r} is refused: {exc.status} {exc.detail}") from None
+    assert (sql, memory) == (expected, expected), text
+
+
+# -- hostile and invalid filters -----------------------------------------------------------------
+
+SAMPLE = {"userName": "u", "active": True, "title": "t", "name": {"givenName": "g"},
+          "emails": [{"value": "u@example.com", "type": "work", "primary": True}],
+          "id": "U1", "meta": {"resourceType": "User", "created": STAMP,
+                               "lastModified": STAMP}, "groups": []}
+
+
+def assert_invalid_filter(text: str) -> None:
+    """400 invalidFilter (RFC 7644 §3.4.2.2, §3.12) from parsing, or else from both
+    compiling (either database) and evaluating; never any other exception."""
+    try:
+        node = parse_filter(text)
+    except ScimError as exc:
+        assert (exc.status, exc.scim_type) == (400, "invalidFilter"), exc.detail
+        return
+    for dialect in ("sqlite", "postgresql"):
+        with pytest.raises(ScimError) as compiled:
+            FilterCompiler(dialect, USER_TYPE).compile(node)
+        assert (compiled.value.status, compiled.value.scim_type) == (400, "invalidFilter")
+    with pytest.raises(ScimError) as evaluated:
+        matches(node, SAMPLE, USER_TYPE)
+    assert (evaluated.value.status, evaluated.value.scim_type) == (400, "invalidFilter")
+
+
+@pytest.mark.parametrize("text", [
+    "(" * 10_000 + 'userName eq "x"' + ")" * 10_000,
+    "(" * 10_000 + 'userName eq "x"',
+    "not (" * 10_000 + 'userName eq "x"' + ")" * 10_000,
+    "not (" * 33 + 'userName eq "x"' + ")" * 33,
+    "emails[" * 2_000 + 'value eq "x"' + "]" * 2_000,
+    'userName eq "' + "a" * 100_000 + '"',
+    " or ".join(f'userName eq "u{i}"' for i in range(6_000)),
+    " " * 100_000 + 'userName eq "x"',
+], ids=["parens-10000", "unbalanced-10000", "not-10000", "not-33", "brackets-2000",
+        "literal-100KB", "or-chain-100KB", "spaces-100KB"])
+def test_hostile_filters_are_invalid_filter(text: str) -> None:
+    """Deep or huge filters are 400 invalidFilter, never RecursionError or 500.
+
+    RFC 7644 §3.4.2.2 sets no limits; §3.12 lets the server refuse with
+    ``invalidFilter``. scimd refuses filters over 4096 characters and deeper than 32.
+    """
+    assert_invalid_filter(text)
+
+
+@pytest.mark.parametrize("text", [
+    'nosuch eq "x"', "nosuch pr", 'name.nosuch eq "x"', 'emails[nosuch eq "x"]',
+    'emails.nosuch co "x"', 'urn:example:params:scim:schemas:unknown:2.0:User:foo eq "x"',
+    f'{ENTERPRISE_URN}:nosuch eq "x"', 'manager.nosuch eq "x"',
+])
+def test_unknown_attribute_is_invalid_filter(text: str) -> None:
+    """RFC 7644 §3.4.2.2: an unknown attribute name is 400 ``invalidFilter`` (§3.12)."""
+    assert_invalid_filter(text)
+
+
+@pytest.mark.parametrize("text", [
+    "userName gt true", "userName eq true", "active gt true", 'active eq "yes"',
+    "active eq 1", 'meta.created gt "yesterday"', 'meta.created co "2024"',
+    "meta.created gt 5", "title gt null", 'emails.primary sw "t"', 'name eq "x"',
+    'emails[primary co "t"]', "userName",
+])
+def test_wrong_comparison_is_invalid_filter(text: str) -> None:
+    """RFC 7644 §3.4.2.2: ``gt`` etc. with a boolean, a string against a boolean or a
+    dateTime, ``co``/``sw`` on non-strings, ``null`` with an ordering: 400 invalidFilter."""
+    assert_invalid_filter(text)
+
+
+def test_deep_and_wide_legal_filters_run(prop_db: Database) -> None:
+    """Filters at the limits (32 levels, ~3.9 KB of ``or``) run and agree (RFC 7644 §3.4.2.2)."""
+    tenant_pk, bodies = populate(prop_db, [{"userName": f"u{i}"} for i in range(5)], [],
+                                 [STAMP] * 5)
+    deep = "not (" * 31 + 'userName eq "u1"' + ")" * 31
+    wide = " or ".join(f'userName eq "u{i}"' for i in range(180))
+    parens = "(" * 1_000 + 'userName eq "u2"' + ")" * 1_000
+    for text in (deep, wide, parens):
+        outcome(prop_db, tenant_pk, bodies, text)
+    assert len(select_sql(prop_db, tenant_pk, parse_filter(deep))) == 4
+    assert len(select_sql(prop_db, tenant_pk, parse_filter(wide))) == 5

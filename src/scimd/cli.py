@@ -1,17 +1,78 @@
-"""The ``scimd`` command line (docs/cli.md)."""
+"""The ``scimd`` command line (docs/cli.md).
+
+Every command works on the database named by ``SCIMD_DATABASE_URL``, like the
+server, and prints JSON with ``--json`` for scripts.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from scimd.settings import Settings
+from scimd.settings import DIALECTS, PLANS, Settings
 
 app = typer.Typer(help="scimd: a SCIM provisioning server that behaves like Slack's SCIM API.",
                   no_args_is_help=True, add_completion=False)
+tenant_app = typer.Typer(help="Tenants: workspaces and Enterprise Grid organizations.",
+                         no_args_is_help=True)
+token_app = typer.Typer(help="Admin tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 console = Console(stderr=True)
+JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def emit(data: Any, as_json: bool, human: str | None = None) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    elif human is not None:
+        print(human)
+
+
+@contextmanager
+def database(migrate_sqlite: bool = True) -> Iterator[Any]:
+    from scimd.store import migrate
+    from scimd.store.db import connect
+
+    settings = Settings.from_env()
+    db = connect(settings.database_url)
+    try:
+        if db.is_sqlite and migrate_sqlite:
+            migrate.upgrade(db)
+        elif not migrate.is_current(db):
+            fail("the database schema is not up to date: run `scimd migrate` first.")
+        yield db
+    finally:
+        db.dispose()
+
+
+def _tenant(db: Any, tenant_id: str | None):
+    from scimd.store import tenants
+
+    with db.read() as conn:
+        tenant = tenants.get_tenant(conn, tenant_id) if tenant_id else \
+            tenants.default_tenant(conn)
+    if tenant is None:
+        fail(f"no tenant {tenant_id}" if tenant_id else "no default tenant: pass --tenant")
+    return tenant
+
+
+# -- server --------------------------------------------------------------------------
 
 
 @app.command()
@@ -32,7 +93,8 @@ def serve(
         console.print("[bold green]Created the default tenant.[/] Its admin token "
                       "(shown once, keep it safe):")
         print(token, flush=True)
-    console.print(f"scimd listening on http://{host}:{port} (SCIM 2.0 at /scim/v2)")
+    console.print(f"scimd listening on http://{host}:{port} "
+                  "(SCIM 2.0 at /scim/v2, SCIM 1.1 at /scim/v1)")
     uvicorn.run("scimd.app:factory", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level, access_log=False,
                 proxy_headers=False, server_header=False)
@@ -51,9 +113,247 @@ def migrate_command() -> None:
     console.print("Database schema is up to date.")
 
 
+# -- tenants ---------------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: str = typer.Option(..., help="The workspace or organization name."),
+    plan: str = typer.Option("enterprise", help=f"One of {', '.join(PLANS)}."),
+    dialect: str = typer.Option("slack", help=f"One of {', '.join(DIALECTS)}."),
+    domain: str = typer.Option(None, help="Domain used in profileUrl (default from the name)."),
+    owner_user_name: str = typer.Option("primary.owner", help="userName of the primary owner."),
+    owner_email: str = typer.Option(None, help="Email of the primary owner."),
+    as_json: bool = JSON,
+) -> None:
+    """Create a tenant and its primary owner, and print an admin token of the owner once."""
+    from scimd.directory.users import Users
+    from scimd.scim.errors import ScimError
+    from scimd.store import tenants
+
+    if plan not in PLANS:
+        fail(f"--plan must be one of {', '.join(PLANS)}")
+    if dialect not in DIALECTS:
+        fail(f"--dialect must be one of {', '.join(DIALECTS)}")
+    with database() as db:
+        with db.write() as conn:
+            tenant = tenants.create_tenant(conn, name=name, plan=plan, dialect=dialect,
+                                           domain=domain)
+        email = owner_email or f"{owner_user_name}@{(domain or 'example.com')}"
+        try:
+            owner = Users(db).create(tenant, {
+                "schemas": [], "userName": owner_user_name,
+                "emails": [{"value": email, "primary": True}]}, role="primary_owner")
+        except ScimError as exc:
+            with db.write() as conn:
+                tenants.delete_tenant(conn, tenant.pk)
+            fail(f"could not create the primary owner: {exc.code}: {exc.detail}")
+        with db.write() as conn:
+            token = tenants.create_token(conn, tenant.pk, user_pk=owner.pk, label="owner")
+    emit({"tenant_id": tenant.id, "owner_user_id": owner.id, "token": token}, as_json,
+         f"tenant {tenant.id} ({plan}, {dialect}); primary owner {owner.id}\n"
+         f"admin token (shown once): {token}")
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: bool = JSON) -> None:
+    """List tenants."""
+    from scimd.store import tenants
+
+    with database() as db, db.read() as conn:
+        rows = tenants.list_tenants(conn)
+    data = [{"tenant_id": r.id, "name": r.name, "plan": r.plan, "dialect": r.dialect}
+            for r in rows]
+    if as_json:
+        emit(data, True)
+        return
+    table = Table("tenant", "name", "plan", "dialect")
+    for d in data:
+        table.add_row(d["tenant_id"], d["name"], d["plan"], d["dialect"])
+    Console().print(table)
+
+
+@tenant_app.command("show")
+def tenant_show(tenant_id: str = typer.Argument(..., help="Tenant id."),
+                as_json: bool = JSON) -> None:
+    """Show a tenant and its tokens."""
+    from scimd.store import tenants
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.read() as conn:
+            tokens = tenants.list_tokens(conn, tenant.pk)
+    data = {"tenant_id": tenant.id, "name": tenant.name, "plan": tenant.plan,
+            "dialect": tenant.dialect, "domain": tenant.domain, "tokens": tokens}
+    emit(data, as_json, json.dumps(data, indent=2))
+
+
+# -- tokens ---------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    tenant_id: str = typer.Option(None, "--tenant", help="Tenant id (default: the default)."),
+    user_id: str = typer.Option(..., "--user", help="The admin or owner the token acts as."),
+    label: str = typer.Option(None, help="A note to recognise the token by."),
+    as_json: bool = JSON,
+) -> None:
+    """Create an admin token for an admin or owner and print it once."""
+    from scimd.store import tenants
+    from scimd.store import users as user_store
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.write() as conn:
+            user = user_store.get(conn, tenant.pk, user_id)
+            if user is None:
+                fail(f"no user {user_id} in tenant {tenant.id}")
+            if user.role not in tenants.ADMIN_ROLES:
+                fail(f"{user_id} is a {user.role}: tokens are for admins and owners")
+            token = tenants.create_token(conn, tenant.pk, user_pk=user.pk, label=label)
+    emit({"tenant_id": tenant.id, "user_id": user_id, "token": token}, as_json, token)
+
+
+@token_app.command("list")
+def token_list(tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+               as_json: bool = JSON) -> None:
+    """List a tenant's tokens (their secrets are not stored and cannot be shown)."""
+    from scimd.store import tenants
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.read() as conn:
+            rows = tenants.list_tokens(conn, tenant.pk)
+    emit(rows, as_json, "\n".join(
+        f"{r['id']}  user={r['user_id']}  created={r['created_at']}"
+        f"{'  REVOKED' if r['revoked_at'] else ''}  {r['label'] or ''}" for r in rows))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str = typer.Argument(..., help="The token's id (from token list)."),
+                 as_json: bool = JSON) -> None:
+    """Revoke a token: it stops working at once."""
+    from scimd.store import tenants
+
+    with database() as db, db.write() as conn:
+        done = tenants.revoke_token(conn, token_id)
+    if not done:
+        fail(f"no live token {token_id}")
+    emit({"revoked": token_id}, as_json, f"revoked {token_id}")
+
+
+# -- users ----------------------------------------------------------------------------
+
+
+@user_app.command("create")
+def user_create(
+    tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+    user_name: str = typer.Option(..., help="The username."),
+    email: str = typer.Option(..., help="The primary email."),
+    role: str = typer.Option("member", help="primary_owner, owner, admin or member."),
+    bot: bool = typer.Option(False, "--bot", help="Create a bot user."),
+    as_json: bool = JSON,
+) -> None:
+    """Create a person (or a bot) with a role, as a Slack admin would."""
+    from scimd.directory.users import Users
+    from scimd.scim.errors import ScimError
+    from scimd.store import users as user_store
+
+    if role not in user_store.ROLES:
+        fail(f"--role must be one of {', '.join(user_store.ROLES)}")
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        try:
+            rec = Users(db).create(tenant, {"userName": user_name, "emails": [
+                {"value": email, "primary": True}]}, role=role, is_bot=bot)
+        except ScimError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+    emit({"user_id": rec.id, "role": role, "bot": bot}, as_json, rec.id)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    user_id: str = typer.Argument(..., help="User id."),
+    role: str = typer.Argument(..., help="primary_owner, owner, admin, member, "
+                               "multi_channel_guest or single_channel_guest."),
+    tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+    as_json: bool = JSON,
+) -> None:
+    """Change a user's role (one primary owner per tenant: the previous one becomes owner)."""
+    from scimd.store import users as user_store
+
+    if role not in user_store.ROLES:
+        fail(f"role must be one of {', '.join(user_store.ROLES)}")
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.write() as conn:
+            if not user_store.set_role(conn, tenant.pk, user_id, role):
+                fail(f"no user {user_id} in tenant {tenant.id}")
+    emit({"user_id": user_id, "role": role}, as_json, f"{user_id} is now {role}")
+
+
+@user_app.command("erase")
+def user_erase(user_id: str = typer.Argument(..., help="User id."),
+               tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+               as_json: bool = JSON) -> None:
+    """Anonymise a user under GDPR: its data is wiped and SCIM can no longer change it."""
+    from scimd.store import users as user_store
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.write() as conn:
+            if not user_store.erase(conn, tenant.pk, user_id):
+                fail(f"no user {user_id} in tenant {tenant.id}")
+    emit({"user_id": user_id, "erased": True}, as_json, f"{user_id} erased")
+
+
+@user_app.command("change-email")
+def user_change_email(user_id: str = typer.Argument(..., help="User id."),
+                      email: str = typer.Argument(..., help="The new primary email."),
+                      tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+                      as_json: bool = JSON) -> None:
+    """Change a user's primary email, e.g. to free an address a deactivated user holds."""
+    from scimd.scim.errors import ScimError
+    from scimd.store import users as user_store
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        try:
+            with db.write() as conn:
+                if not user_store.change_email(conn, tenant.pk, user_id, email):
+                    fail(f"no user {user_id} in tenant {tenant.id}")
+        except ScimError as exc:
+            fail(f"{exc.code}: {exc.detail}")
+    emit({"user_id": user_id, "email": email}, as_json, f"{user_id} now has {email}")
+
+
+@user_app.command("show")
+def user_show(user_id: str = typer.Argument(..., help="User id."),
+              tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+              as_json: bool = JSON) -> None:
+    """Show a user: attributes, role, flags and groups."""
+    from scimd.store import users as user_store
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.read() as conn:
+            rec = user_store.get(conn, tenant.pk, user_id)
+            if rec is None:
+                fail(f"no user {user_id} in tenant {tenant.id}")
+            user_store.load_groups(conn, [rec])
+    data = {"user_id": rec.id, "role": rec.role, "bot": rec.is_bot, "erased": rec.erased,
+            "active": rec.active, "attributes": rec.attrs,
+            "groups": [g["value"] for g in rec.groups or []]}
+    emit(data, as_json, json.dumps(data, indent=2))
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app()
+    except ValueError as exc:  # configuration errors from Settings
+        console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -129,15 +129,17 @@ class SlackPolicy(Policy):
         name = attrs.get("name")
         if name is not None:
             given, family = name.get("givenName"), name.get("familyName")
-            if given is not None and family is not None and not given.strip() \
+            changed = old is None or name != old.attrs.get("name")
+            if changed and given is not None and family is not None and not given.strip() \
                     and not family.strip():
                 raise rules.bad_request("invalid_name_required",
                                         "givenName and familyName cannot both be blank.")
             return
         if write.kind == "replace" and old is not None and "name" in old.attrs:
             attrs["name"] = old.attrs["name"]  # spec §6.4: a PUT keeps the name
-        elif old is None:
-            attrs["name"] = {"givenName": attrs.get("displayName") or "", "familyName": ""}
+        elif old is None:  # spec §3.2: Slack fills givenName from the display name
+            attrs["name"] = {"givenName": attrs.get("displayName") or attrs["userName"],
+                             "familyName": ""}
 
     def _emails(self, attrs: dict, old: UserRecord | None, write: UserWrite) -> None:
         kept = rules.emails(attrs.get("emails") or [])

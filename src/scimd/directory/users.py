@@ -16,6 +16,7 @@ from scimd.directory.query import ListQuery
 from scimd.scim.errors import ScimError, not_found
 from scimd.scim.patch import PatchEngine
 from scimd.scim.validate import check_immutable, check_required
+from scimd.store import audit
 from scimd.store import users as store
 from scimd.store.common import new_id
 from scimd.store.db import Database
@@ -125,7 +126,12 @@ class Users:
         rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
                                 unique_emails=policy.unique_emails, role=write.role)
         if policy.delete_deactivates and old.active and not rec.active:
-            store.remove_memberships(conn, rec.pk)  # deactivation leaves every group
+            # Deactivation leaves every group; the audit keeps what it left (spec §16.26).
+            left = store.remove_memberships(conn, rec.pk)
+            audit.record(conn, tenant.pk, "user_deactivated", "User", rec.id,
+                         {"removed_groups": left})
+        elif not old.active and rec.active:
+            audit.record(conn, tenant.pk, "user_reactivated", "User", rec.id)
         store.load_groups(conn, [rec])
         return rec
 

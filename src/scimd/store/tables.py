@@ -138,3 +138,17 @@ tokens = Table(
     Column("created_at", Stamp, nullable=False),
     Column("revoked_at", Stamp, nullable=True),
 )
+
+audit_events = Table(
+    "audit_events", metadata,
+    Column("pk", Pk, primary_key=True, autoincrement=True),
+    Column("tenant_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), nullable=False),
+    Column("at", Stamp, nullable=False),
+    Column("actor", String(64), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("resource_type", String(16), nullable=False),
+    Column("resource_id", String(32), nullable=False),
+    Column("data", Json, nullable=True),
+    Index(None, "tenant_pk", "pk"),
+    Index(None, "tenant_pk", "resource_id"),
+)

@@ -86,13 +86,54 @@ def ensure_token(conn: Connection, tenant_pk: int, token: str, label: str) -> No
                      .values(tenant_pk=tenant_pk, revoked_at=None, scopes="admin"))
 
 
+ADMIN_ROLES = ("primary_owner", "owner", "admin")
+
+
 def tenant_for_token(conn: Connection, token: str) -> tuple[Tenant, str, str] | None:
-    """The tenant, token id and scopes of a live token, or ``None``."""
+    """The tenant, token id and scopes of a live token, or ``None``.
+
+    A token issued to a user works only while that user is an active admin or
+    owner of the tenant (spec §1.2, §16.4).
+    """
+    u = t.users
     row = conn.execute(
-        select(t.tenants, t.tokens.c.id.label("token_id"), t.tokens.c.scopes)
-        .select_from(t.tokens.join(t.tenants, t.tenants.c.pk == t.tokens.c.tenant_pk))
+        select(t.tenants, t.tokens.c.id.label("token_id"), t.tokens.c.scopes,
+               t.tokens.c.user_pk, u.c.role.label("user_role"), u.c.active.label("user_active"))
+        .select_from(t.tokens.join(t.tenants, t.tenants.c.pk == t.tokens.c.tenant_pk)
+                     .outerjoin(u, u.c.pk == t.tokens.c.user_pk))
         .where(t.tokens.c.digest == digest(token), t.tokens.c.revoked_at.is_(None))
     ).first()
     if row is None:
         return None
+    if row.user_pk is not None and (row.user_role not in ADMIN_ROLES or not row.user_active):
+        return None
     return _tenant(row), row.token_id, row.scopes
+
+
+def list_tenants(conn: Connection) -> list[Tenant]:
+    return [_tenant(r) for r in conn.execute(select(t.tenants).order_by(t.tenants.c.pk))]
+
+
+def list_tokens(conn: Connection, tenant_pk: int) -> list[dict]:
+    """Tokens of a tenant, without their secret (it is not stored)."""
+    rows = conn.execute(
+        select(t.tokens.c.id, t.tokens.c.label, t.tokens.c.scopes, t.tokens.c.created_at,
+               t.tokens.c.revoked_at, t.users.c.id.label("user_id"))
+        .select_from(t.tokens.outerjoin(t.users, t.users.c.pk == t.tokens.c.user_pk))
+        .where(t.tokens.c.tenant_pk == tenant_pk).order_by(t.tokens.c.pk))
+    return [dict(r._mapping) for r in rows]
+
+
+def revoke_token(conn: Connection, token_id: str) -> bool:
+    """Revoke a token by its id; ``False`` if there is no such live token."""
+    result = conn.execute(update(t.tokens).where(t.tokens.c.id == token_id,
+                                                 t.tokens.c.revoked_at.is_(None))
+                          .values(revoked_at=now()))
+    return result.rowcount == 1
+
+
+def delete_tenant(conn: Connection, tenant_pk: int) -> None:
+    """Remove a tenant that failed to be set up (its rows go with it)."""
+    from sqlalchemy import delete
+
+    conn.execute(delete(t.tenants).where(t.tenants.c.pk == tenant_pk))

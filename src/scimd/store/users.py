@@ -173,3 +173,68 @@ def _write_emails(conn: Connection, tenant_pk: int, user_pk: int, attrs: dict,
         })
     if rows:
         conn.execute(insert(t.user_emails), rows)
+
+
+ROLES = ("primary_owner", "owner", "admin", "member", "multi_channel_guest",
+         "single_channel_guest")
+"""Roles that matter to SCIM (spec §1.2, §3.6, §12)."""
+
+
+def set_role(conn: Connection, tenant_pk: int, user_id: str, role: str) -> bool:
+    """Give a user a role (there is one primary owner per tenant); ``False`` if unknown."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if role == "primary_owner":
+        conn.execute(update(t.users).where(t.users.c.tenant_pk == tenant_pk,
+                                           t.users.c.role == "primary_owner")
+                     .values(role="owner"))
+    result = conn.execute(update(t.users).where(
+        t.users.c.tenant_pk == tenant_pk, t.users.c.id == user_id).values(role=role))
+    return result.rowcount == 1
+
+
+def set_flags(conn: Connection, tenant_pk: int, user_id: str, *, is_bot: bool | None = None,
+              erased: bool | None = None) -> bool:
+    """Mark a user as a bot or as GDPR-erased (spec §12); ``False`` if unknown."""
+    values: dict[str, Any] = {}
+    if is_bot is not None:
+        values["is_bot"] = is_bot
+    if erased is not None:
+        values["erased"] = erased
+    result = conn.execute(update(t.users).where(
+        t.users.c.tenant_pk == tenant_pk, t.users.c.id == user_id).values(**values))
+    return result.rowcount == 1
+
+
+def erase(conn: Connection, tenant_pk: int, user_id: str) -> bool:
+    """Anonymise a user and mark it GDPR-erased, immutable from then on (spec §12)."""
+    rec = get(conn, tenant_pk, user_id, for_update=True)
+    if rec is None:
+        return False
+    handle = f"erased-{user_id.lower()}"
+    attrs = {"userName": handle, "nickName": handle, "active": False,
+             "emails": [{"value": f"{handle}@erased.invalid", "primary": True}]}
+    remove_memberships(conn, rec.pk)
+    conn.execute(delete(t.user_emails).where(t.user_emails.c.user_pk == rec.pk))
+    conn.execute(update(t.users).where(t.users.c.pk == rec.pk).values(
+        attrs=attrs, erased=True, password_hash=None, modified_at=now(),
+        version=rec.version + 1, **_columns(attrs)))
+    _write_emails(conn, tenant_pk, rec.pk, attrs, unique=False)
+    return True
+
+
+def change_email(conn: Connection, tenant_pk: int, user_id: str, email: str) -> bool:
+    """Replace a user's primary email, as a Slack admin does to free an address held by a
+    deactivated account (spec §13.2)."""
+    rec = get(conn, tenant_pk, user_id, for_update=True)
+    if rec is None:
+        return False
+    emails = [dict(e) for e in rec.attrs.get("emails") or []] or [{"primary": True}]
+    primary = next((e for e in emails if e.get("primary")), emails[0])
+    primary["value"] = email
+    attrs = {**rec.attrs, "emails": emails}
+    unique = conn.execute(select(func.count()).select_from(t.user_emails).where(
+        t.user_emails.c.user_pk == rec.pk, t.user_emails.c.unique_value.is_not(None))
+    ).scalar_one() > 0
+    update_user(conn, tenant_pk, rec, attrs, password_hash=None, unique_emails=unique)
+    return True
