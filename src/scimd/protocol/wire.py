@@ -125,8 +125,12 @@ class SlackWire(RfcWire):
         return partial_to_ops(body, kind)
 
     def service_provider_config(self, base: str) -> dict:
-        """Slack's keys (spec §10.1), with each flag saying what scimd supports (§16.25)."""
-        return {
+        """Slack's keys (spec §10.1), with each flag saying what scimd supports (§16.25).
+
+        On v2 the RFC 7643 §5 ``schemas`` key is added: RFC clients need it and
+        Slack's clients ignore keys they do not know (spec §12)."""
+        doc = {} if self.version == 1 else {"schemas": [discovery.SPC_URN]}
+        return doc | {
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
                 "name": "OAuth Bearer Token",
@@ -144,11 +148,14 @@ class SlackWire(RfcWire):
         }
 
     def resource_types(self, types: list[ResourceType], base: str) -> dict:
-        """Spec §10.2: a ListResponse without ``totalResults``."""
+        """Spec §10.2's ListResponse, plus the ``totalResults`` RFC 7644 §3.4.2 requires
+        (an added key, which Slack's clients ignore)."""
         docs = discovery.resource_type_documents(types, base)
         for doc in docs:
-            doc.pop("schemaExtensions") if not doc["schemaExtensions"] else None
-        return {"schemas": [v2_render.LIST_URN], "Resources": docs}
+            if not doc["schemaExtensions"]:
+                del doc["schemaExtensions"]
+        return {"schemas": [v2_render.LIST_URN], "Resources": docs,
+                "totalResults": len(docs), "itemsPerPage": len(docs), "startIndex": 1}
 
 
 def v1_to_v2(body: dict) -> dict:
