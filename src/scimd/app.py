@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if request.headers.get("authorization") and request.url.path.startswith("/scim/v2"):
             try:  # answer in the dialect of the token's tenant, as a routed request would
                 principal = await run_in_threadpool(
-                    authenticate, database, request.headers.get("authorization"))
+                    authenticate, database, request.headers.get("authorization"),
+                    v2.client(request))
                 request.state.wire = wire_for(policy_for(principal.tenant), 2)
             except ScimError:
                 pass

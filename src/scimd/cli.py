@@ -196,12 +196,15 @@ def token_create(
     tenant_id: str = typer.Option(None, "--tenant", help="Tenant id (default: the default)."),
     user_id: str = typer.Option(..., "--user", help="The admin or owner the token acts as."),
     label: str = typer.Option(None, help="A note to recognise the token by."),
+    allow_ip: list[str] = typer.Option(None, "--allow-ip",
+                                       help="Allowed IPv4 address or CIDR (repeat, up to 10)."),
     as_json: bool = JSON,
 ) -> None:
     """Create an admin token for an admin or owner and print it once."""
     from scimd.store import tenants
     from scimd.store import users as user_store
 
+    allowlist = _allowlist(allow_ip or [])
     with database() as db:
         tenant = _tenant(db, tenant_id)
         with db.write() as conn:
@@ -210,8 +213,41 @@ def token_create(
                 fail(f"no user {user_id} in tenant {tenant.id}")
             if user.role not in tenants.ADMIN_ROLES:
                 fail(f"{user_id} is a {user.role}: tokens are for admins and owners")
-            token = tenants.create_token(conn, tenant.pk, user_pk=user.pk, label=label)
-    emit({"tenant_id": tenant.id, "user_id": user_id, "token": token}, as_json, token)
+            token = tenants.create_token(conn, tenant.pk, user_pk=user.pk, label=label,
+                                         allow_ips=allowlist)
+    emit({"tenant_id": tenant.id, "user_id": user_id, "token": token,
+          "allow_ips": allowlist}, as_json, token)
+
+
+def _allowlist(entries: list[str]) -> list[str]:
+    from scimd.auth.addresses import AllowlistError, normalize_allowlist
+
+    try:
+        return normalize_allowlist(entries, allow_private=Settings.from_env().allow_private_ips)
+    except AllowlistError as exc:
+        fail(f"--allow-ip: {exc}")
+        raise
+
+
+@token_app.command("allow-ip")
+def token_allow_ip(
+    token_id: str = typer.Argument(..., help="The token's id (from token list)."),
+    allow_ip: list[str] = typer.Option(None, "--allow-ip",
+                                       help="Allowed IPv4 address or CIDR (repeat, up to 10)."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the restriction."),
+    as_json: bool = JSON,
+) -> None:
+    """Set (or with --clear, remove) a token's IP allowlist (spec §1.3)."""
+    from scimd.store import tenants
+
+    if not clear and not allow_ip:
+        fail("give --allow-ip entries, or --clear")
+    allowlist = [] if clear else _allowlist(allow_ip or [])
+    with database() as db, db.write() as conn:
+        if not tenants.set_allowlist(conn, token_id, allowlist):
+            fail(f"no token {token_id}")
+    emit({"token_id": token_id, "allow_ips": allowlist}, as_json,
+         f"{token_id}: " + (", ".join(allowlist) if allowlist else "no IP restriction"))
 
 
 @token_app.command("list")

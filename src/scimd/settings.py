@@ -17,6 +17,10 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -27,6 +31,10 @@ class Settings:
     default_dialect: str = "slack"
     pool_size: int = 10
     log_level: str = "info"
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers whose ``X-Forwarded-For`` is believed (``SCIMD_TRUSTED_PROXIES``, CIDRs)."""
+    allow_private_ips: bool = False
+    """Whether token allowlists may name private ranges (``SCIMD_ALLOW_PRIVATE_IPS``)."""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -40,17 +48,32 @@ class Settings:
             default_dialect=_env("SCIMD_DEFAULT_DIALECT", "slack") or "slack",
             pool_size=int(_env("SCIMD_POOL_SIZE", "10") or 10),
             log_level=_env("SCIMD_LOG_LEVEL", "info") or "info",
+            trusted_proxies=tuple(p.strip() for p in (_env("SCIMD_TRUSTED_PROXIES") or "")
+                                  .split(",") if p.strip()),
+            allow_private_ips=_flag(_env("SCIMD_ALLOW_PRIVATE_IPS")),
         )
         s.validate()
         return s
 
     def validate(self) -> None:
+        from scimd.auth.addresses import parse_networks
+
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"SCIMD_TRUSTED_PROXIES: {exc}") from None
         for name, value in (("SCIMD_BOOTSTRAP_DIALECT", self.bootstrap_dialect),
                             ("SCIMD_DEFAULT_DIALECT", self.default_dialect)):
             if value not in DIALECTS:
                 raise ValueError(f"{name} must be one of {', '.join(DIALECTS)}, not {value!r}")
         if self.bootstrap_plan not in PLANS:
             raise ValueError(f"SCIMD_BOOTSTRAP_PLAN must be one of {', '.join(PLANS)}")
+
+    @property
+    def trusted_networks(self) -> list:
+        from scimd.auth.addresses import parse_networks
+
+        return parse_networks(self.trusted_proxies)
 
     @property
     def sqlalchemy_url(self) -> str:

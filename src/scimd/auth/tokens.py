@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scimd.auth.addresses import allowed
 from scimd.scim.errors import ScimError
 from scimd.store import tenants
 from scimd.store.db import Database
@@ -15,11 +16,13 @@ from scimd.store.records import Tenant
 
 @dataclass(slots=True, frozen=True)
 class Principal:
-    """Who a request acts as: a tenant and the token that named it."""
+    """Who a request acts as: a tenant, the token that named it and the token's user."""
 
     tenant: Tenant
     token_id: str
     scopes: frozenset[str]
+    user_id: str | None = None
+    role: str = "owner"
 
 
 def bearer(header: str | None) -> str | None:
@@ -32,8 +35,17 @@ def bearer(header: str | None) -> str | None:
     return token.strip()
 
 
-def authenticate(db: Database, header: str | None) -> Principal:
-    """The request's principal; 401 ``missing_authentication`` or ``invalid_authentication``."""
+def _invalid(detail: str) -> ScimError:
+    return ScimError(401, "invalid_authentication", detail,
+                     headers={"WWW-Authenticate": 'Bearer realm="scimd", error="invalid_token"'})
+
+
+def authenticate(db: Database, header: str | None, client: str | None = None) -> Principal:
+    """The request's principal; 401 ``missing_authentication`` or ``invalid_authentication``.
+
+    A token with an IP allowlist works only from the addresses it lists (spec §1.3,
+    §16.3); ``client`` is the request's client address.
+    """
     if not header:
         raise ScimError(401, "missing_authentication", "No bearer token was sent.",
                         headers={"WWW-Authenticate": 'Bearer realm="scimd"'})
@@ -43,10 +55,10 @@ def authenticate(db: Database, header: str | None) -> Principal:
         with db.read() as conn:
             found = tenants.tenant_for_token(conn, token)
     if found is None:
-        raise ScimError(401, "invalid_authentication", "The bearer token is not valid.",
-                        headers={"WWW-Authenticate": 'Bearer realm="scimd", error="invalid_token"'})
-    tenant, token_id, scopes = found
-    scope_set = frozenset(scopes.split())
-    if "admin" not in scope_set:
-        raise ScimError(401, "invalid_authentication", "The token lacks the admin scope.")
-    return Principal(tenant, token_id, scope_set)
+        raise _invalid("The bearer token is not valid.")
+    scopes = frozenset(found.scopes.split())
+    if "admin" not in scopes:
+        raise _invalid("The token lacks the admin scope.")
+    if not allowed(client, found.allow_ips):
+        raise _invalid("The token may not be used from this address.")
+    return Principal(found.tenant, found.token_id, scopes, found.user_id, found.role)

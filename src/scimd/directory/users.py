@@ -73,7 +73,8 @@ class Users:
             return rec
 
     def replace(self, tenant: Tenant, user_id: str, attrs: dict, *,
-                password: str | None = None, if_match: str | None = None) -> UserRecord:
+                password: str | None = None, if_match: str | None = None,
+                actor_role: str = "owner") -> UserRecord:
         """PUT (RFC 7644 §3.5.1): the given attributes replace the stored ones.
 
         ``active`` keeps its value when omitted, so a PUT that forgot it never
@@ -82,19 +83,19 @@ class Users:
         policy = policy_for(tenant)
         check_required(attrs, policy.user_type)
         with self.db.write() as conn:
-            old = self._locked(conn, tenant, user_id, if_match)
+            old = self._locked(conn, tenant, user_id, if_match, actor_role)
             if "active" not in attrs and "active" in old.attrs:
                 attrs["active"] = old.attrs["active"]
             check_immutable(attrs, old.attrs, policy.user_type)
             return self._store(conn, tenant, policy, old, attrs, password, UserWrite("replace"))
 
     def patch(self, tenant: Tenant, user_id: str, operations: list, *,
-              if_match: str | None = None) -> UserRecord:
+              if_match: str | None = None, actor_role: str = "owner") -> UserRecord:
         """PATCH (RFC 7644 §3.5.2): all operations apply, or none."""
         policy = policy_for(tenant)
         operations = policy.rewrite_operations(operations)
         with self.db.write() as conn:
-            old = self._locked(conn, tenant, user_id, if_match)
+            old = self._locked(conn, tenant, user_id, if_match, actor_role)
             result = PatchEngine(policy.user_type, old.attrs, resource_id=old.id).run(operations)
             attrs = result.attrs
             check_required(attrs, policy.user_type, patching=True)
@@ -102,12 +103,13 @@ class Users:
             return self._store(conn, tenant, policy, old, attrs, result.password,
                                UserWrite("patch"))
 
-    def delete(self, tenant: Tenant, user_id: str, *, if_match: str | None = None) -> None:
+    def delete(self, tenant: Tenant, user_id: str, *, if_match: str | None = None,
+               actor_role: str = "owner") -> None:
         """DELETE: removes the user (RFC 7644 §3.6), or deactivates it where the dialect
         says so (Slack, spec §2.1: idempotent, the user stays readable)."""
         policy = policy_for(tenant)
         with self.db.write() as conn:
-            old = self._locked(conn, tenant, user_id, if_match)
+            old = self._locked(conn, tenant, user_id, if_match, actor_role)
             if not policy.delete_deactivates:
                 store.delete_user(conn, old.pk)
                 return
@@ -135,9 +137,14 @@ class Users:
         store.load_groups(conn, [rec])
         return rec
 
-    def _locked(self, conn, tenant: Tenant, user_id: str, if_match: str | None) -> UserRecord:
+    def _locked(self, conn, tenant: Tenant, user_id: str, if_match: str | None,
+                actor_role: str) -> UserRecord:
+        """The user, locked for the write; an admin's token cannot touch owners (spec §1.2)."""
         rec = store.get(conn, tenant.pk, user_id, for_update=True)
         if rec is None:
             raise _missing(user_id)
+        if actor_role == "admin" and rec.role in ("owner", "primary_owner"):
+            raise ScimError(403, "cannot_modify_owner",
+                            "An admin's token cannot change an owner.")
         check_if_match(if_match, rec.version)
         return rec

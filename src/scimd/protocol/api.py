@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from scimd.auth.addresses import client_address
 from scimd.auth.tokens import Principal, authenticate
 from scimd.directory.etag import etag, matches_none
 from scimd.directory.groups import Groups
@@ -84,6 +85,7 @@ class ScimApi:
         self.s = services
         self.version = version
         self.prefix = f"/scim/v{version}"
+        self.trusted = services.settings.trusted_networks
 
     # -- helpers -----------------------------------------------------------------
 
@@ -94,9 +96,15 @@ class ScimApi:
         host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
         return f"{request.url.scheme}://{host}{self.prefix}"
 
+    def client(self, request: Request) -> str | None:
+        """The client's address: the peer, or what a trusted proxy forwarded (spec §1.3)."""
+        return client_address(request.client.host if request.client else None,
+                              request.headers.get("x-forwarded-for"), self.trusted)
+
     async def _call(self, request: Request) -> Call:
         principal = await run_in_threadpool(
-            authenticate, self.s.db, request.headers.get("authorization"))
+            authenticate, self.s.db, request.headers.get("authorization"),
+            self.client(request))
         policy = policy_for(principal.tenant)
         wire = wire_for(policy, self.version)
         request.state.wire = wire
@@ -130,7 +138,8 @@ class ScimApi:
         if request.headers.get("authorization") and self.version == 2:
             try:
                 principal = await run_in_threadpool(
-                    authenticate, self.s.db, request.headers.get("authorization"))
+                    authenticate, self.s.db, request.headers.get("authorization"),
+                    self.client(request))
                 policy = policy_for(principal.tenant)
             except ScimError:
                 pass
@@ -209,7 +218,8 @@ class ScimApi:
         attrs, password = call.wire.user_attrs(body, call.policy, creating=False)
         rec = await run_in_threadpool(
             self.s.users.replace, call.tenant, request.path_params["id"], attrs,
-            password=password, if_match=request.headers.get("if-match"))
+            password=password, if_match=request.headers.get("if-match"),
+            actor_role=call.principal.role)
         return self._user_answer(request, call, rec, 200)
 
     async def patch_user(self, request: Request) -> Response:
@@ -217,13 +227,14 @@ class ScimApi:
         ops = call.wire.patch_ops(await json_body(request), call.policy, "user")
         rec = await run_in_threadpool(
             self.s.users.patch, call.tenant, request.path_params["id"], ops,
-            if_match=request.headers.get("if-match"))
+            if_match=request.headers.get("if-match"), actor_role=call.principal.role)
         return self._user_answer(request, call, rec, 200)
 
     async def delete_user(self, request: Request) -> Response:
         call = await self._call(request)
         await run_in_threadpool(self.s.users.delete, call.tenant, request.path_params["id"],
-                                if_match=request.headers.get("if-match"))
+                                if_match=request.headers.get("if-match"),
+                                actor_role=call.principal.role)
         return self._empty(call.wire.delete_user_status)
 
     def _user_answer(self, request: Request, call: Call, rec, status: int) -> Response:

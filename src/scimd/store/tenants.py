@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -66,12 +67,12 @@ def set_dialect(conn: Connection, tenant_pk: int, dialect: str, plan: str | None
 
 def create_token(conn: Connection, tenant_pk: int, *, token: str | None = None,
                  user_pk: int | None = None, label: str | None = None,
-                 scopes: str = "admin") -> str:
+                 scopes: str = "admin", allow_ips: list[str] | None = None) -> str:
     """Store a token (a new random one unless given) and return it in clear, once."""
     token = token or generate_token()
     conn.execute(insert(t.tokens).values(
         id=new_id("K"), tenant_pk=tenant_pk, user_pk=user_pk, digest=digest(token),
-        scopes=scopes, label=label, created_at=now()))
+        scopes=scopes, label=label, created_at=now(), allow_ips=allow_ips or None))
     return token
 
 
@@ -89,8 +90,21 @@ def ensure_token(conn: Connection, tenant_pk: int, token: str, label: str) -> No
 ADMIN_ROLES = ("primary_owner", "owner", "admin")
 
 
-def tenant_for_token(conn: Connection, token: str) -> tuple[Tenant, str, str] | None:
-    """The tenant, token id and scopes of a live token, or ``None``.
+@dataclass(slots=True, frozen=True)
+class TokenInfo:
+    """What a live token stands for."""
+
+    tenant: Tenant
+    token_id: str
+    scopes: str
+    user_id: str | None
+    role: str
+    """The role of the token's user; tokens without a user act as an owner."""
+    allow_ips: list[str] | None
+
+
+def tenant_for_token(conn: Connection, token: str) -> TokenInfo | None:
+    """The tenant, token and user a live token stands for, or ``None``.
 
     A token issued to a user works only while that user is an active admin or
     owner of the tenant (spec §1.2, §16.4).
@@ -98,7 +112,8 @@ def tenant_for_token(conn: Connection, token: str) -> tuple[Tenant, str, str] | 
     u = t.users
     row = conn.execute(
         select(t.tenants, t.tokens.c.id.label("token_id"), t.tokens.c.scopes,
-               t.tokens.c.user_pk, u.c.role.label("user_role"), u.c.active.label("user_active"))
+               t.tokens.c.allow_ips, t.tokens.c.user_pk, u.c.id.label("user_id"),
+               u.c.role.label("user_role"), u.c.active.label("user_active"))
         .select_from(t.tokens.join(t.tenants, t.tenants.c.pk == t.tokens.c.tenant_pk)
                      .outerjoin(u, u.c.pk == t.tokens.c.user_pk))
         .where(t.tokens.c.digest == digest(token), t.tokens.c.revoked_at.is_(None))
@@ -107,7 +122,15 @@ def tenant_for_token(conn: Connection, token: str) -> tuple[Tenant, str, str] | 
         return None
     if row.user_pk is not None and (row.user_role not in ADMIN_ROLES or not row.user_active):
         return None
-    return _tenant(row), row.token_id, row.scopes
+    return TokenInfo(_tenant(row), row.token_id, row.scopes, row.user_id,
+                     row.user_role or "owner", row.allow_ips or None)
+
+
+def set_allowlist(conn: Connection, token_id: str, entries: list[str] | None) -> bool:
+    """Replace a token's IP allowlist (``None`` or empty: no restriction)."""
+    result = conn.execute(update(t.tokens).where(t.tokens.c.id == token_id)
+                          .values(allow_ips=entries or None))
+    return result.rowcount == 1
 
 
 def list_tenants(conn: Connection) -> list[Tenant]:
@@ -118,7 +141,7 @@ def list_tokens(conn: Connection, tenant_pk: int) -> list[dict]:
     """Tokens of a tenant, without their secret (it is not stored)."""
     rows = conn.execute(
         select(t.tokens.c.id, t.tokens.c.label, t.tokens.c.scopes, t.tokens.c.created_at,
-               t.tokens.c.revoked_at, t.users.c.id.label("user_id"))
+               t.tokens.c.revoked_at, t.tokens.c.allow_ips, t.users.c.id.label("user_id"))
         .select_from(t.tokens.outerjoin(t.users, t.users.c.pk == t.tokens.c.user_pk))
         .where(t.tokens.c.tenant_pk == tenant_pk).order_by(t.tokens.c.pk))
     return [dict(r._mapping) for r in rows]
