@@ -125,6 +125,9 @@ class LiveServer:
             "SCIMD_BOOTSTRAP_TOKEN": self.token,
             "SCIMD_BOOTSTRAP_DIALECT": self.dialect,
             "SCIMD_LOG_LEVEL": "warning",
+            # The suite's servers run without rate limits, except where a test turns them
+            # on through ``env`` (the rate-limit tests).
+            "SCIMD_RATE_LIMITS": "off",
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.extra_env)

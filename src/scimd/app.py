@@ -21,6 +21,8 @@ from scimd.auth.tokens import authenticate
 from scimd.directory.groups import Groups
 from scimd.directory.policy import policy_for
 from scimd.directory.users import Users
+from scimd.limits.locks import locks_for
+from scimd.limits.rates import RateLimits, parse_overrides, storage_for
 from scimd.protocol.api import ScimApi, Services, default_wire, wire_for
 from scimd.protocol.http import JsonResponse
 from scimd.scim.errors import ScimError
@@ -76,7 +78,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or Settings.from_env()
     owned = db is None
     database = db or connect(settings.database_url, pool_size=settings.pool_size)
-    services = Services(settings, database, Users(database), Groups(database))
+    rates = None
+    if settings.rate_limits:
+        rates = RateLimits(parse_overrides(settings.rate_limit_buckets,
+                                           settings.rate_limit_window),
+                           storage_for(settings.redis_url, settings.redis_prefix))
+    locks = locks_for(settings.redis_url, settings.redis_prefix)
+    services = Services(settings, database, Users(database), Groups(database), rates, locks)
     v1, v2 = ScimApi(services, 1), ScimApi(services, 2)
 
     async def healthz(_request: Request) -> Response:

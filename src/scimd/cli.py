@@ -87,6 +87,9 @@ def serve(
     from scimd.app import prepare
 
     settings = Settings.from_env()
+    if workers > 1 and settings.rate_limits and not settings.redis_url:
+        fail("--workers above 1 needs SCIMD_REDIS_URL (each process would count the rate "
+             "limits on its own, multiplying them) or SCIMD_RATE_LIMITS=off.")
     db, token = prepare(settings)
     db.dispose()
     if token:

@@ -35,6 +35,18 @@ class Settings:
     """Peers whose ``X-Forwarded-For`` is believed (``SCIMD_TRUSTED_PROXIES``, CIDRs)."""
     allow_private_ips: bool = False
     """Whether token allowlists may name private ranges (``SCIMD_ALLOW_PRIVATE_IPS``)."""
+    rate_limits: bool = True
+    """Slack's rate limits (``SCIMD_RATE_LIMITS=off`` for a sandbox)."""
+    rate_limit_window: float = 60.0
+    """Seconds of the limits' window (``SCIMD_RATE_LIMIT_WINDOW``; Slack's is a minute)."""
+    rate_limit_buckets: str = ""
+    """Overrides, ``SCIMD_RATE_LIMIT_BUCKETS=writes=600/180,...`` (limit/burst)."""
+    redis_url: str | None = None
+    """``SCIMD_REDIS_URL``: shared counters and locks for several processes."""
+    redis_prefix: str = "scimd"
+    """``SCIMD_REDIS_PREFIX``: prefix of every Redis key scimd writes."""
+    lock_wait: float = 5.0
+    """Seconds an ``rfc`` write waits for a resource's lock (``SCIMD_LOCK_WAIT``)."""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -51,6 +63,13 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in (_env("SCIMD_TRUSTED_PROXIES") or "")
                                   .split(",") if p.strip()),
             allow_private_ips=_flag(_env("SCIMD_ALLOW_PRIVATE_IPS")),
+            rate_limits=(_env("SCIMD_RATE_LIMITS", "on") or "on").lower()
+            not in ("off", "0", "false", "no"),
+            rate_limit_window=float(_env("SCIMD_RATE_LIMIT_WINDOW", "60") or 60),
+            rate_limit_buckets=_env("SCIMD_RATE_LIMIT_BUCKETS", "") or "",
+            redis_url=_env("SCIMD_REDIS_URL"),
+            redis_prefix=_env("SCIMD_REDIS_PREFIX", "scimd") or "scimd",
+            lock_wait=float(_env("SCIMD_LOCK_WAIT", "5") or 5),
         )
         s.validate()
         return s
@@ -66,6 +85,11 @@ class Settings:
                             ("SCIMD_DEFAULT_DIALECT", self.default_dialect)):
             if value not in DIALECTS:
                 raise ValueError(f"{name} must be one of {', '.join(DIALECTS)}, not {value!r}")
+        from scimd.limits.rates import parse_overrides
+
+        parse_overrides(self.rate_limit_buckets, self.rate_limit_window)
+        if self.rate_limit_window <= 0:
+            raise ValueError("SCIMD_RATE_LIMIT_WINDOW must be positive")
         if self.bootstrap_plan not in PLANS:
             raise ValueError(f"SCIMD_BOOTSTRAP_PLAN must be one of {', '.join(PLANS)}")
 

@@ -82,7 +82,7 @@ def display_name(text: str, user_id: str | None = None) -> str:
 
 def emails(items: list[dict]) -> list[dict]:
     """Keep two emails: the primary (``primary``, else type ``work``, else the first)
-    and the next one (spec §3.2). Answers ``[{value, primary}]``, primary first."""
+    and the last other one (spec §3.2). Answers ``[{value, primary}]``, primary first."""
     valid = []
     for item in items:
         value = item.get("value")
@@ -97,8 +97,8 @@ def emails(items: list[dict]) -> list[dict]:
     rest = [e for e in valid if e is not primary
             and e["value"].lower() != primary["value"].lower()]
     kept = [{"value": primary["value"], "primary": True}]
-    if rest:
-        kept.append({"value": rest[0]["value"], "primary": False})
+    if rest:  # the latest other address is the secondary (an added one replaces it)
+        kept.append({"value": rest[-1]["value"], "primary": False})
     return kept
 
 

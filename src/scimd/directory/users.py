@@ -98,7 +98,6 @@ class Users:
             old = self._locked(conn, tenant, user_id, if_match, actor_role)
             result = PatchEngine(policy.user_type, old.attrs, resource_id=old.id).run(operations)
             attrs = result.attrs
-            check_required(attrs, policy.user_type, patching=True)
             check_immutable(attrs, old.attrs, policy.user_type)
             return self._store(conn, tenant, policy, old, attrs, result.password,
                                UserWrite("patch"))
@@ -124,6 +123,8 @@ class Users:
         if password:
             policy.check_password_change(old)
         attrs = policy.prepare_user(conn, tenant, attrs, old, write)
+        if write.kind == "patch":  # after the dialect's rules, which name the error better
+            check_required(attrs, policy.user_type, patching=True)
         hashed = hash_password(password) if password else None
         rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
                                 unique_emails=policy.unique_emails, role=write.role)

@@ -24,6 +24,8 @@ from scimd.directory.groups import Groups
 from scimd.directory.policy import Policy, policy_for, policy_named
 from scimd.directory.query import ListQuery
 from scimd.directory.users import Users
+from scimd.limits.locks import WriteLocks
+from scimd.limits.rates import RateLimits, buckets_for
 from scimd.protocol.http import JsonResponse, json_body, paging
 from scimd.protocol.slack_render import v1_schema
 from scimd.protocol.v2_render import SEARCH_URN
@@ -45,12 +47,15 @@ Wire = RfcWire
 
 @dataclass(slots=True)
 class Services:
-    """What the handlers need: configuration, the database and the directory."""
+    """What the handlers need: configuration, the database, the directory, and the
+    shared rate limits and write locks."""
 
     settings: Settings
     db: Database
     users: Users
     groups: Groups
+    rates: RateLimits | None
+    locks: WriteLocks
 
 
 def wire_for(policy: Policy, version: int) -> Wire:
@@ -114,7 +119,26 @@ class ScimApi:
         if principal.tenant.plan in ("free", "pro"):
             raise ScimError(403, "plus_teams_only",
                             "SCIM needs a Business+ or Enterprise plan.")
+        if self.s.rates is not None:
+            parts = request.url.path[len(self.prefix):].strip("/").split("/")
+            resource = {"users": "user", "groups": "group"}.get(parts[0].lower())
+            has_id = len(parts) > 1 and parts[1] != ".search"
+            names = buckets_for(request.method, resource, has_id)
+            scope = str(principal.tenant.parent_pk or principal.tenant.pk)
+            await run_in_threadpool(self.s.rates.check, scope, names)
         return Call(principal, policy, wire)
+
+    async def _write(self, call: Call, kind: str, resource_id: str, fn, *args, **kw):
+        """Run a directory write holding the resource's lock (spec §9): a second write
+        gets 429 ``resource_locked`` at once in the slack dialect, waits in rfc."""
+        wait = 0.0 if call.policy.name == "slack" else self.s.settings.lock_wait
+        key = f"{call.tenant.pk}:{kind}:{resource_id}"
+
+        def locked_call():
+            with self.s.locks.hold(key, wait=wait):
+                return fn(*args, **kw)
+
+        return await run_in_threadpool(locked_call)
 
     def _respond(self, call: Call, doc: Any, status: int = 200, *, version: int | None = None,
                  location: str | None = None) -> Response:
@@ -216,7 +240,8 @@ class ScimApi:
         body = await json_body(request)
         _check_id(body, request.path_params["id"])
         attrs, password = call.wire.user_attrs(body, call.policy, creating=False)
-        rec = await run_in_threadpool(
+        rec = await self._write(
+            call, "user", request.path_params["id"],
             self.s.users.replace, call.tenant, request.path_params["id"], attrs,
             password=password, if_match=request.headers.get("if-match"),
             actor_role=call.principal.role)
@@ -225,16 +250,18 @@ class ScimApi:
     async def patch_user(self, request: Request) -> Response:
         call = await self._call(request)
         ops = call.wire.patch_ops(await json_body(request), call.policy, "user")
-        rec = await run_in_threadpool(
+        rec = await self._write(
+            call, "user", request.path_params["id"],
             self.s.users.patch, call.tenant, request.path_params["id"], ops,
             if_match=request.headers.get("if-match"), actor_role=call.principal.role)
         return self._user_answer(request, call, rec, 200)
 
     async def delete_user(self, request: Request) -> Response:
         call = await self._call(request)
-        await run_in_threadpool(self.s.users.delete, call.tenant, request.path_params["id"],
-                                if_match=request.headers.get("if-match"),
-                                actor_role=call.principal.role)
+        await self._write(call, "user", request.path_params["id"],
+                          self.s.users.delete, call.tenant, request.path_params["id"],
+                          if_match=request.headers.get("if-match"),
+                          actor_role=call.principal.role)
         return self._empty(call.wire.delete_user_status)
 
     def _user_answer(self, request: Request, call: Call, rec, status: int) -> Response:
@@ -280,7 +307,8 @@ class ScimApi:
         _check_id(body, request.path_params["id"])
         attrs = call.wire.group_attrs(body, call.policy)
         proj = _projection(request.query_params, call.policy.group_type)
-        rec = await run_in_threadpool(
+        rec = await self._write(
+            call, "group", request.path_params["id"],
             self.s.groups.replace, call.tenant, request.path_params["id"], attrs,
             if_match=request.headers.get("if-match"), with_members=proj.wants("members"))
         return self._group_answer(request, call, rec, 200, proj)
@@ -290,7 +318,8 @@ class ScimApi:
         ops = call.wire.patch_ops(await json_body(request), call.policy, "group")
         proj = _projection(request.query_params, call.policy.group_type)
         answer = call.wire.patch_group_status == 200
-        rec = await run_in_threadpool(
+        rec = await self._write(
+            call, "group", request.path_params["id"],
             self.s.groups.patch, call.tenant, request.path_params["id"], ops,
             if_match=request.headers.get("if-match"),
             with_members=answer and proj.wants("members"))
@@ -300,8 +329,9 @@ class ScimApi:
 
     async def delete_group(self, request: Request) -> Response:
         call = await self._call(request)
-        await run_in_threadpool(self.s.groups.delete, call.tenant, request.path_params["id"],
-                                if_match=request.headers.get("if-match"))
+        await self._write(call, "group", request.path_params["id"],
+                          self.s.groups.delete, call.tenant, request.path_params["id"],
+                          if_match=request.headers.get("if-match"))
         return self._empty(204)
 
     def _group_answer(self, request: Request, call: Call, rec, status: int,

@@ -108,8 +108,10 @@ class SlackWire(RfcWire):
         return normalize_literals(text)
 
     def check_body(self, body: Any, policy: Policy, *, creating: bool) -> dict:
-        if isinstance(body, dict) and self.version == 1:
-            body = v1_to_v2(body)
+        if isinstance(body, dict):
+            body = _flatten_schemas(body)
+            if self.version == 1:
+                body = v1_to_v2(body)
         return super().check_body(body, policy, creating=creating)
 
     def patch_ops(self, body: Any, policy: Policy, kind: str) -> Ops:
@@ -158,6 +160,20 @@ class SlackWire(RfcWire):
                 "totalResults": len(docs), "itemsPerPage": len(docs), "startIndex": 1}
 
 
+def _flatten_schemas(body: dict) -> dict:
+    """slack_sdk sends back ``schemas`` as a list of lists (its models nest the list they
+    read); Slack accepts that, so we flatten it."""
+    schemas = body.get("schemas")
+    if isinstance(schemas, list) and any(isinstance(s, list) for s in schemas):
+        flat: list = []
+        for entry in schemas:
+            for urn in entry if isinstance(entry, list) else [entry]:
+                if urn not in flat:
+                    flat.append(urn)
+        body = {**body, "schemas": flat}
+    return body
+
+
 def v1_to_v2(body: dict) -> dict:
     """Rename SCIM 1.1 URNs (keys and ``schemas``) to their 2.0 names (spec §3.1)."""
     out: dict = {}
@@ -187,7 +203,7 @@ def partial_to_ops(body: dict, kind: str) -> Ops:
 
     Attributes given are replaced (a single space clears a string);
     multi-valued entries marked ``"operation": "delete"`` are removed, the others
-    added (emails, addresses, photos and roles are replaced by what is given);
+    added (addresses, photos and roles, of which Slack keeps one, are replaced);
     ``meta.attributes`` lists attributes to clear.
     """
     ops: Ops = []
@@ -240,7 +256,7 @@ def _multi_ops(kind: str, key: str, items: list) -> Ops:
         else:
             ops.append(("remove", key, [{"value": d.get("value")} for d in deletes]))
     if adds:
-        replace = kind == "user" and key.lower() in ("emails", "addresses", "photos", "roles")
+        replace = kind == "user" and key.lower() in ("addresses", "photos", "roles")
         ops.append(("replace" if replace else "add", key, adds))
     return ops
 

@@ -1,0 +1,126 @@
+"""Slack's rate limits (spec §8), enforced with the ``limits`` library.
+
+Each bucket is a limit per window and a burst: Slack answers like a token bucket
+holding ``burst`` requests and refilling at ``limit`` per window. We model it with
+two moving windows from ``limits``: ``limit`` per ``window`` seconds, and
+``burst`` per ``burst * window / limit`` seconds (the time the bucket takes to
+refill). Counters live in process memory, or in Redis so that every process of
+one deployment shares them. Limits are per organization (spec §11): a Grid
+workspace counts against its organization.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+
+from scimd.scim.errors import ScimError
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """``limit`` requests per ``window`` seconds, at most ``burst`` at once."""
+
+    limit: int
+    burst: int
+    window: float = 60.0
+
+    def items(self) -> list[RateLimitItemPerSecond]:
+        out = [RateLimitItemPerSecond(self.limit, max(1, math.ceil(self.window)))]
+        if self.burst < self.limit:
+            refill = max(1, math.ceil(self.burst * self.window / self.limit))
+            out.append(RateLimitItemPerSecond(self.burst, refill))
+        return out
+
+
+# Spec §8: org-wide writes and reads, and the per-endpoint limits on top.
+SLACK_BUCKETS: dict[str, Bucket] = {
+    "writes": Bucket(600, 180),
+    "reads": Bucket(1000, 1000),
+    "user_get": Bucket(300, 300),
+    "user_create": Bucket(180, 20),
+    "user_update": Bucket(180, 20),
+    "user_delete": Bucket(180, 20),
+    "group_get": Bucket(300, 300),
+    "group_create": Bucket(180, 20),
+    "group_update": Bucket(180, 80),
+    "group_delete": Bucket(180, 20),
+}
+
+
+def buckets_for(method: str, resource: str | None, has_id: bool) -> list[str]:
+    """The buckets a request counts against (spec §8): the org-wide read or write bucket,
+    and for single-resource endpoints the endpoint's own."""
+    if method in ("GET", "HEAD"):
+        names = ["reads"]
+        if resource and has_id:
+            names.append(f"{resource}_get")
+        return names
+    names = ["writes"]
+    if resource:
+        if method == "POST" and not has_id:
+            names.append(f"{resource}_create")
+        elif method in ("PUT", "PATCH") and has_id:
+            names.append(f"{resource}_update")
+        elif method == "DELETE" and has_id:
+            names.append(f"{resource}_delete")
+    return names
+
+
+def parse_overrides(text: str | None, window: float) -> dict[str, Bucket]:
+    """``SCIMD_RATE_LIMIT_BUCKETS``: ``writes=600/180,user_create=180/20`` (limit/burst)."""
+    buckets = {name: Bucket(b.limit, b.burst, window) for name, b in SLACK_BUCKETS.items()}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, _, spec = part.partition("=")
+        name = name.strip()
+        if name not in buckets:
+            raise ValueError(f"unknown rate-limit bucket {name!r}")
+        limit, _, burst = spec.partition("/")
+        try:
+            buckets[name] = Bucket(int(limit), int(burst or limit), window)
+        except ValueError:
+            raise ValueError(f"rate limit {part!r} is not limit/burst") from None
+    return buckets
+
+
+class RateLimits:
+    """Checks requests against their buckets; over the limit is 429 ``too_many_requests``."""
+
+    def __init__(self, buckets: dict[str, Bucket], storage: Storage,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.buckets = buckets
+        self.storage = storage
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.clock = clock
+        self.items = {name: b.items() for name, b in buckets.items()}
+
+    def check(self, scope: str, names: list[str]) -> None:
+        """Count one request of ``scope`` (an organization) in each named bucket."""
+        pairs = [(item, name) for name in names for item in self.items[name]]
+        for item, name in pairs:
+            if not self.limiter.test(item, scope, name):
+                raise self._over(item, scope, name)
+        for item, name in pairs:
+            if not self.limiter.hit(item, scope, name):
+                raise self._over(item, scope, name)
+
+    def _over(self, item: RateLimitItemPerSecond, scope: str, name: str) -> ScimError:
+        reset = self.limiter.get_window_stats(item, scope, name).reset_time
+        wait = max(1, math.ceil(reset - self.clock()))
+        return ScimError(429, "too_many_requests", f"Rate limited ({name}); retry in {wait} s.",
+                         headers={"Retry-After": str(wait)})
+
+
+def storage_for(redis_url: str | None, prefix: str) -> Storage:
+    """Redis counters when configured (shared by every process), else process memory."""
+    if redis_url:
+        return RedisStorage(redis_url, key_prefix=f"{prefix}:limits")
+    return MemoryStorage()
