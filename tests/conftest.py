@@ -32,6 +32,7 @@ from scimd.store.records import Tenant
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("SCIMD_TEST_POSTGRES_URL",
                               "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SCIMD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -55,16 +56,51 @@ def _postgres_reachable() -> bool:
         return False
 
 
+_redis_problem: str | None = None
+
+
+def _redis_reachable() -> bool:
+    global _redis_problem
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        return True
+    except Exception as exc:
+        _redis_problem = f"{type(exc).__name__}: {exc}"
+        return False
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.postgres_ok = _postgres_reachable()  # type: ignore[attr-defined]
+    config.redis_ok = _redis_reachable()  # type: ignore[attr-defined]
     if IN_CI and not config.postgres_ok:  # type: ignore[attr-defined]
         raise pytest.UsageError(
             f"CI=true but PostgreSQL at {POSTGRES_URL} is unreachable: {_pg_problem}")
+    if IN_CI and not config.redis_ok:  # type: ignore[attr-defined]
+        raise pytest.UsageError(
+            f"CI=true but Redis at {REDIS_URL} is unreachable: {_redis_problem}")
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    state = "reachable" if config.postgres_ok else f"UNREACHABLE ({_pg_problem}); skipped"  # type: ignore[attr-defined]
-    return f"scimd: PostgreSQL {POSTGRES_URL}: {state}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    pg = "reachable" if config.postgres_ok else f"UNREACHABLE ({_pg_problem}); skipped"  # type: ignore[attr-defined]
+    rd = "reachable" if config.redis_ok else f"UNREACHABLE ({_redis_problem}); skipped"  # type: ignore[attr-defined]
+    return [f"scimd: PostgreSQL {POSTGRES_URL}: {pg}", f"scimd: Redis {REDIS_URL}: {rd}"]
+
+
+@pytest.fixture
+def redis_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Redis key prefix of this test's own; its keys are deleted afterwards."""
+    if not request.config.redis_ok:  # type: ignore[attr-defined]
+        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    import redis
+
+    prefix = f"scimd-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture(scope="session")

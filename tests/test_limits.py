@@ -1,0 +1,203 @@
+"""Rate limits (spec §8) and per-resource write locks (spec §9), in memory and in Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from limits.storage import MemoryStorage
+from starlette.testclient import TestClient
+
+from conftest import REDIS_URL, make_tenant
+from scimd.app import create_app
+from scimd.limits.locks import MemoryLocks, RedisLocks
+from scimd.limits.rates import Bucket, RateLimits, buckets_for, parse_overrides, storage_for
+from scimd.scim.errors import ScimError
+from scimd.settings import Settings
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def test_bucket_selection():
+    """Spec §8: every write counts in the org-wide write bucket and the endpoint's own;
+    lists and config fall under the read bucket only."""
+    assert buckets_for("GET", "user", True) == ["reads", "user_get"]
+    assert buckets_for("GET", "user", False) == ["reads"]
+    assert buckets_for("GET", None, False) == ["reads"]
+    assert buckets_for("POST", "user", False) == ["writes", "user_create"]
+    assert buckets_for("PATCH", "group", True) == ["writes", "group_update"]
+    assert buckets_for("DELETE", "group", True) == ["writes", "group_delete"]
+    buckets = parse_overrides("writes=5/2", 10)
+    assert buckets["writes"] == Bucket(5, 2, 10)
+    assert buckets["group_update"] == Bucket(180, 80, 10)
+    with pytest.raises(ValueError):
+        parse_overrides("nope=1/1", 60)
+
+
+class FakeTime:
+    """A clock the test moves by hand, standing in for time.time in the memory storage."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_burst_then_refill_with_an_injected_clock(monkeypatch):
+    """Spec §8: ``limit`` per minute with a ``burst``; 429 carries an integer Retry-After,
+    and after it the requests pass again (the clock is injected, no waiting)."""
+    import limits.storage.memory as memory
+
+    clock = FakeTime()
+    monkeypatch.setattr(memory, "time", clock)
+    rates = RateLimits({"writes": Bucket(6, 3)}, MemoryStorage(), clock=clock.time)
+    for _ in range(3):
+        rates.check("org", ["writes"])
+    with pytest.raises(ScimError) as over:
+        rates.check("org", ["writes"])
+    assert over.value.status == 429 and over.value.code == "too_many_requests"
+    wait = int(over.value.headers["Retry-After"])
+    assert 1 <= wait <= 30
+    rates.check("other-org", ["writes"])  # per organization
+    clock.now += wait + 1
+    for _ in range(3):
+        rates.check("org", ["writes"])
+    with pytest.raises(ScimError):  # the per-minute limit of 6 is spent now
+        rates.check("org", ["writes"])
+
+
+def test_redis_counters_are_shared(redis_prefix):
+    """Principle 5: two processes sharing one Redis share one budget."""
+    buckets = {"writes": Bucket(4, 4)}
+    first = RateLimits(buckets, storage_for(REDIS_URL, redis_prefix))
+    second = RateLimits(buckets, storage_for(REDIS_URL, redis_prefix))
+    for limiter in (first, second, first, second):
+        limiter.check("org", ["writes"])
+    for limiter in (first, second):
+        with pytest.raises(ScimError) as over:
+            limiter.check("org", ["writes"])
+        assert over.value.headers["Retry-After"].isdigit()
+
+
+@pytest.fixture
+def limited(db, database_url):
+    settings = Settings(database_url=database_url, rate_limits=True,
+                        rate_limit_buckets="writes=3/3,reads=100/100")
+    return create_app(settings, db)
+
+
+@pytest.mark.parametrize(("dialect", "prefix"), [("slack", "/scim/v1"), ("slack", "/scim/v2"),
+                                                  ("rfc", "/scim/v2")])
+def test_write_limit_over_http(db, limited, dialect, prefix):
+    """Spec §8: over the limit, 429 with Retry-After (whole seconds) and the version's
+    error body with too_many_requests; reads have a budget of their own."""
+    access = make_tenant(db, dialect)
+    auth = {"Authorization": f"Bearer {access.token}"}
+    schema = "urn:scim:schemas:core:1.0" if prefix.endswith("v1") else USER
+    with TestClient(limited) as http:
+        answers = [http.post(f"{prefix}/Users", headers=auth, json={
+            "schemas": [schema], "userName": f"rl{i}",
+            "emails": [{"value": f"rl{i}@example.com", "primary": True}]}) for i in range(4)]
+        assert [a.status_code for a in answers] == [201, 201, 201, 429]
+        over = answers[-1]
+        assert over.headers["Retry-After"].isdigit()
+        body = over.json()
+        if prefix.endswith("v1"):
+            assert body == {"Errors": {"description": "too_many_requests", "code": 429}}
+        elif dialect == "slack":
+            assert body["detail"] == "too_many_requests" and body["status"] == 429
+        else:
+            assert body["status"] == "429"
+        assert http.get(f"{prefix}/Users", headers=auth).status_code == 200
+        other = make_tenant(db, dialect)
+        assert http.post(f"{prefix}/Users", headers={"Authorization": f"Bearer {other.token}"},
+                         json={"schemas": [schema], "userName": "elsewhere", "emails": [
+                             {"value": "elsewhere@example.com"}]}).status_code == 201
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_locks_refuse_or_wait(kind, request):
+    """Spec §9: one write at a time per resource; a refused one is 429 resource_locked with
+    Retry-After; a waiting one proceeds once the lock is released; errors release it."""
+    if kind == "memory":
+        locks = MemoryLocks()
+    else:
+        locks = RedisLocks(REDIS_URL, request.getfixturevalue("redis_prefix"))
+    with locks.hold("t:user:U1", wait=0):
+        with pytest.raises(ScimError) as busy, locks.hold("t:user:U1", wait=0):
+            pass
+        assert busy.value.status == 429 and busy.value.code == "resource_locked"
+        assert busy.value.headers["Retry-After"] == "1"
+        with locks.hold("t:user:U2", wait=0):  # other resources are free
+            pass
+    with pytest.raises(RuntimeError), locks.hold("t:user:U1", wait=0):
+        raise RuntimeError("the write failed")
+    with locks.hold("t:user:U1", wait=0):  # released by the failure
+        pass
+    release = threading.Event()
+
+    def holder() -> None:
+        with locks.hold("t:user:U3", wait=0):
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    time.sleep(0.1)
+    threading.Timer(0.3, release.set).start()
+    started = time.monotonic()
+    with locks.hold("t:user:U3", wait=5):
+        assert time.monotonic() - started >= 0.2
+    thread.join()
+
+
+def test_locked_resource_over_http(db, app):
+    """Spec §9: in the slack dialect a write to a resource being written is 429
+    resource_locked at once; in rfc it waits for the lock."""
+    locks = app.state.services.locks
+    patch = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title",
+                                                 "value": "Locked"}]}
+    with TestClient(app) as http:
+        for dialect in ("slack", "rfc"):
+            access = make_tenant(db, dialect)
+            auth = {"Authorization": f"Bearer {access.token}"}
+            uid = http.post("/scim/v2/Users", headers=auth, json={
+                "schemas": [USER], "userName": f"lock{dialect}",
+                "emails": [{"value": f"lock-{dialect}@example.com"}]}).json()["id"]
+            key = f"{access.tenant.pk}:user:{uid}"
+            if dialect == "slack":
+                with locks.hold(key, wait=0):
+                    r = http.patch(f"/scim/v2/Users/{uid}", headers=auth, json=patch)
+                assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+                assert r.json()["detail"] == "resource_locked"
+            else:
+                release = threading.Event()
+
+                def holder(k: str = key, done: threading.Event = release) -> None:
+                    with locks.hold(k, wait=0):
+                        done.wait(5)
+
+                thread = threading.Thread(target=holder)
+                thread.start()
+                time.sleep(0.05)
+                threading.Timer(0.3, release.set).start()
+                r = http.patch(f"/scim/v2/Users/{uid}", headers=auth, json=patch)
+                thread.join()
+                assert r.status_code == 200 and r.json()["title"] == "Locked"
+            assert http.patch(f"/scim/v2/Users/{uid}", headers=auth,
+                              json=patch).status_code == 200
+
+
+def test_workers_need_redis(monkeypatch, tmp_path):
+    """Issue: memory counters in several workers would multiply the limits."""
+    from typer.testing import CliRunner
+
+    from scimd.cli import app as cli
+
+    monkeypatch.setenv("SCIMD_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    monkeypatch.delenv("SCIMD_REDIS_URL", raising=False)
+    monkeypatch.delenv("SCIMD_RATE_LIMITS", raising=False)
+    result = CliRunner().invoke(cli, ["serve", "--workers", "2"])
+    assert result.exit_code != 0 and "SCIMD_REDIS_URL" in result.output
