@@ -28,6 +28,13 @@ user_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
+workspace_app = typer.Typer(help="Enterprise Grid workspaces.", no_args_is_help=True)
+idp_app = typer.Typer(help="IdP groups connected to Grid workspaces.", no_args_is_help=True)
+channel_app = typer.Typer(help="Channels (their names share a namespace with usernames).",
+                          no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(idp_app, name="idp-group")
+app.add_typer(channel_app, name="channel")
 console = Console(stderr=True)
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 
@@ -370,7 +377,8 @@ def user_change_email(user_id: str = typer.Argument(..., help="User id."),
 def user_show(user_id: str = typer.Argument(..., help="User id."),
               tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
               as_json: bool = JSON) -> None:
-    """Show a user: attributes, role, flags and groups."""
+    """Show a user: attributes, role, flags, groups and Grid workspaces."""
+    from scimd.store import grid
     from scimd.store import users as user_store
 
     with database() as db:
@@ -380,10 +388,158 @@ def user_show(user_id: str = typer.Argument(..., help="User id."),
             if rec is None:
                 fail(f"no user {user_id} in tenant {tenant.id}")
             user_store.load_groups(conn, [rec])
+            workspaces = grid.workspaces_of(conn, rec.pk)
     data = {"user_id": rec.id, "role": rec.role, "bot": rec.is_bot, "erased": rec.erased,
             "active": rec.active, "attributes": rec.attrs,
-            "groups": [g["value"] for g in rec.groups or []]}
+            "groups": [g["value"] for g in rec.groups or []], "workspaces": workspaces}
     emit(data, as_json, json.dumps(data, indent=2))
+
+
+# -- Enterprise Grid (spec §11) ---------------------------------------------------------
+
+
+def _org_and_workspace(db: Any, workspace_id: str):
+    tenant = _tenant(db, workspace_id)
+    if tenant.parent_pk is None:
+        fail(f"{workspace_id} is not a workspace of an organization")
+    return tenant
+
+
+@workspace_app.command("create")
+def workspace_create(org: str = typer.Option(..., "--org", help="The organization's id."),
+                     name: str = typer.Option(..., help="The workspace name."),
+                     domain: str = typer.Option(None, help="The workspace domain."),
+                     as_json: bool = JSON) -> None:
+    """Create a workspace under an Enterprise Grid organization."""
+    from scimd.store import tenants
+
+    with database() as db:
+        parent = _tenant(db, org)
+        if parent.plan != "enterprise" or parent.parent_pk is not None:
+            fail(f"{org} is not an Enterprise Grid organization")
+        with db.write() as conn:
+            ws = tenants.create_tenant(conn, name=name, plan="enterprise",
+                                       dialect=parent.dialect, domain=domain,
+                                       parent_pk=parent.pk)
+    emit({"workspace_id": ws.id, "org_id": parent.id}, as_json, ws.id)
+
+
+@workspace_app.command("assign")
+def workspace_assign(workspace_id: str = typer.Argument(..., help="Workspace id."),
+                     user_id: str = typer.Argument(..., help="User id (of the organization)."),
+                     as_json: bool = JSON) -> None:
+    """Add an organization user to a workspace by hand (as admin.users.assign does)."""
+    from scimd.store import grid, tenants
+    from scimd.store import users as user_store
+
+    with database() as db:
+        ws = _org_and_workspace(db, workspace_id)
+        with db.write() as conn:
+            org = next(x for x in tenants.list_tenants(conn) if x.pk == ws.parent_pk)
+            user = user_store.get(conn, org.pk, user_id)
+            if user is None:
+                fail(f"no user {user_id} in organization {org.id}")
+            grid.assign(conn, ws.pk, user.pk)
+    emit({"workspace_id": workspace_id, "user_id": user_id}, as_json,
+         f"{user_id} is in {workspace_id}")
+
+
+@workspace_app.command("members")
+def workspace_members(workspace_id: str = typer.Argument(..., help="Workspace id."),
+                      as_json: bool = JSON) -> None:
+    """List a workspace's members."""
+    from scimd.store import grid
+
+    with database() as db:
+        ws = _org_and_workspace(db, workspace_id)
+        with db.read() as conn:
+            ids = grid.workspace_user_ids(conn, ws.pk)
+    emit(ids, as_json, "\n".join(ids))
+
+
+def _connection_parts(db: Any, workspace_id: str, group_id: str):
+    from scimd.store import groups as group_store
+
+    ws = _org_and_workspace(db, workspace_id)
+    with db.read() as conn:
+        group = group_store.get(conn, ws.parent_pk, group_id)
+    if group is None:
+        fail(f"no group {group_id} in the workspace's organization")
+    return ws, group
+
+
+@idp_app.command("connect")
+def idp_connect(workspace: str = typer.Option(..., "--workspace", help="Workspace id."),
+                group: str = typer.Option(..., "--group", help="IdP group id (S…)."),
+                required: bool = typer.Option(False, "--required",
+                                              help="Auto-provision: leaving the group "
+                                              "leaves the workspace."),
+                as_json: bool = JSON) -> None:
+    """Connect an IdP group to a workspace: its members join it, now and as they join."""
+    from scimd.store import grid
+
+    with database() as db:
+        ws, grp = _connection_parts(db, workspace, group)
+        with db.write() as conn:
+            grid.connect(conn, ws.pk, grp.pk, required)
+    emit({"workspace_id": workspace, "group_id": group, "required": required}, as_json,
+         f"{group} connected to {workspace}" + (" (required)" if required else ""))
+
+
+@idp_app.command("disconnect")
+def idp_disconnect(workspace: str = typer.Option(..., "--workspace", help="Workspace id."),
+                   group: str = typer.Option(..., "--group", help="IdP group id (S…)."),
+                   as_json: bool = JSON) -> None:
+    """Disconnect a group; for a required one, the members only it brought leave."""
+    from scimd.store import grid
+
+    with database() as db:
+        ws, grp = _connection_parts(db, workspace, group)
+        with db.write() as conn:
+            if not grid.disconnect(conn, ws.pk, grp.pk):
+                fail(f"{group} is not connected to {workspace}")
+    emit({"workspace_id": workspace, "group_id": group, "connected": False}, as_json,
+         f"{group} disconnected from {workspace}")
+
+
+@channel_app.command("create")
+def channel_create(name: str = typer.Option(..., help="Channel name, without #."),
+                   tenant_id: str = typer.Option(None, "--tenant",
+                                                 help="Workspace or organization id."),
+                   as_json: bool = JSON) -> None:
+    """Create a channel; its name may not be a username (spec §13.9)."""
+    from scimd.store import grid
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.write() as conn:
+            try:
+                channel_id = grid.create_channel(conn, tenant.pk, tenant.parent_pk or tenant.pk,
+                                                 name)
+            except grid.NameTaken as exc:
+                fail(f"name taken: {exc}")
+    emit({"channel_id": channel_id, "name": name}, as_json, channel_id)
+
+
+@channel_app.command("join")
+def channel_join(channel_id: str = typer.Argument(..., help="Channel id (C…)."),
+                 user_id: str = typer.Argument(..., help="User id."),
+                 tenant_id: str = typer.Option(None, "--tenant", help="Tenant of the user."),
+                 as_json: bool = JSON) -> None:
+    """Add a user (for example a multi-channel guest) to a channel."""
+    from scimd.store import grid
+    from scimd.store import users as user_store
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.write() as conn:
+            user = user_store.get(conn, tenant.pk, user_id)
+            if user is None:
+                fail(f"no user {user_id} in tenant {tenant.id}")
+            if not grid.join_channel(conn, channel_id, user.pk):
+                fail(f"no channel {channel_id}")
+    emit({"channel_id": channel_id, "user_id": user_id}, as_json,
+         f"{user_id} joined {channel_id}")
 
 
 def main() -> None:

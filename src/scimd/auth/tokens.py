@@ -57,8 +57,13 @@ def authenticate(db: Database, header: str | None, client: str | None = None) ->
     if found is None:
         raise _invalid("The bearer token is not valid.")
     scopes = frozenset(found.scopes.split())
+    problem = None
     if "admin" not in scopes:
-        raise _invalid("The token lacks the admin scope.")
-    if not allowed(client, found.allow_ips):
-        raise _invalid("The token may not be used from this address.")
+        problem = "The token lacks the admin scope."
+    elif not allowed(client, found.allow_ips):
+        problem = "The token may not be used from this address."
+    if problem:
+        exc = _invalid(problem)
+        exc.dialect = found.tenant.dialect  # the answer takes the tenant's shape
+        raise exc
     return Principal(found.tenant, found.token_id, scopes, found.user_id, found.role)

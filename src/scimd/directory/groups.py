@@ -15,6 +15,7 @@ from scimd.directory.query import ListQuery
 from scimd.scim.errors import ScimError, invalid_value, not_found
 from scimd.scim.patch import MemberOp, PatchEngine
 from scimd.scim.validate import check_required
+from scimd.store import grid
 from scimd.store import groups as store
 from scimd.store import tables as t
 from scimd.store import users as user_store
@@ -119,6 +120,17 @@ class Groups:
 
     def _apply(self, conn, tenant: Tenant, policy: Policy, rec: GroupRecord,
                ops: list[MemberOp]) -> None:
+        """Apply member changes; a group connected to Grid workspaces carries them on."""
+        connected = bool(grid.connections(conn, rec.pk))
+        before = set(grid.group_member_pks(conn, rec.pk)) if connected else set()
+        self._apply_ops(conn, tenant, policy, rec, ops)
+        if connected:
+            after = set(grid.group_member_pks(conn, rec.pk))
+            grid.add_to_workspaces(conn, rec.pk, sorted(after - before))
+            grid.remove_from_workspaces(conn, rec.pk, sorted(before - after))
+
+    def _apply_ops(self, conn, tenant: Tenant, policy: Policy, rec: GroupRecord,
+                   ops: list[MemberOp]) -> None:
         for op in ops:
             if op.kind == "remove_all":
                 store.remove_all_members(conn, rec.pk)

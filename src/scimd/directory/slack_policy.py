@@ -31,6 +31,7 @@ from scimd.scim.slack_schemas import (
     SLACK_USER_TYPE,
 )
 from scimd.scim.values import coerce_boolean
+from scimd.store import grid
 from scimd.store import tables as t
 from scimd.store.records import Tenant, UserRecord
 
@@ -66,14 +67,10 @@ class SlackPolicy(Policy):
             if present and urn.lower() not in named:
                 raise ScimError(400, "invalid_request_payload",
                                 f"{urn} must be listed in schemas.", "invalidValue")
-        ext = next((v for k, v in body.items()
-                    if isinstance(k, str) and k.lower() == ENTERPRISE_URN.lower()), None)
+        ext = _key(body, ENTERPRISE_URN)
         if isinstance(ext, dict):
-            manager = next((v for k, v in ext.items() if k.lower() == "manager"), None)
-            if isinstance(manager, dict) and not any(
-                    k.lower() in ("managerid", "value") for k in manager):
-                raise ScimError(400, "improper_enterprise_schema_format",
-                                "manager needs a managerId.", "invalidValue")
+            _check_manager(_key(ext, "manager"))
+        _check_guest(_key(body, GUEST_URN))
 
     # -- users ------------------------------------------------------------------
 
@@ -84,6 +81,10 @@ class SlackPolicy(Policy):
             raise ScimError(403, "cannot_modify_gdpr", "This user's data was erased.")
         attrs.pop("externalId", None)  # Slack keeps no externalId (spec §3.2)
         self._username(attrs, old)
+        if (old is None or attrs["userName"] != old.attrs.get("userName")) and \
+                grid.channel_name_taken(conn, tenant.parent_pk or tenant.pk, attrs["userName"]):
+            raise ScimError(409, "username_taken",  # one namespace with channels (spec §13.9)
+                            f"#{attrs['userName']} is a channel name.", "uniqueness")
         if "displayName" in attrs:
             attrs["displayName"] = rules.display_name(attrs["displayName"], uid)
         self._name(attrs, old, write)
@@ -120,8 +121,9 @@ class SlackPolicy(Policy):
                 raw is None or raw.lower() == old.attrs.get("userName")) \
                 and nick.lower() != old.attrs.get("userName"):
             raw = nick  # only nickName changed: the username follows it
-        if raw is None and nick is not None:
-            raw = nick
+        if raw is None and nick is not None and (
+                old is None or nick != old.attrs.get("nickName")):
+            raw = nick  # only nickName given: it names the user
         name = rules.username(raw, creating=old is None, user_id=old.id if old else None)
         attrs["userName"] = attrs["nickName"] = name
 
@@ -186,15 +188,15 @@ class SlackPolicy(Policy):
             if old is not None and old.role in PRIVILEGED:
                 raise ScimError(403, "cannot_make_user_guest",
                                 "Admins and owners cannot become guests.")
-            if old is not None and (old.attrs.get(GUEST_URN) or {}).get("channels"):
-                ext["channels"] = old.attrs[GUEST_URN]["channels"]
             if not was_guest:
                 write.role = GUEST_ROLE
                 if old is not None:
                     attrs["active"] = True  # conversion reactivates (spec §6.1)
         elif was_guest:
             if write.kind == "replace":
-                attrs[GUEST_URN] = old.attrs.get(GUEST_URN) or {"type": "multi"}
+                kept = {k: v for k, v in (old.attrs.get(GUEST_URN) or {}).items()
+                        if k != "channels"}
+                attrs[GUEST_URN] = kept or {"type": "multi"}
             else:
                 write.role = "member"
                 attrs["active"] = True
@@ -218,6 +220,8 @@ class SlackPolicy(Policy):
                            ) -> list[tuple[str, str | None, Any]]:
         out = []
         for op, path, value in ops:
+            if op != "remove":
+                _check_patch_value(path, value)
             if path is not None:
                 path = _rewrite_path(op, path, value)
             out.append((op, path, value))
@@ -238,6 +242,51 @@ class SlackPolicy(Policy):
                 raise ScimError(400, "unable_to_add_deleted_or_guest_to_group",
                                 f"User {row.id} is deactivated and cannot join a group.",
                                 "invalidValue")
+
+
+def _key(obj: dict, name: str) -> Any:
+    """``obj[name]`` with the name matched case-insensitively (RFC 7643 §2.1)."""
+    return next((v for k, v in obj.items() if isinstance(k, str) and k.lower() == name.lower()),
+                None)
+
+
+def _check_manager(manager: Any) -> None:
+    """A ``manager`` needs a ``managerId`` (spec §3.2, ``improper_enterprise_schema_format``);
+    a bare id or ``{value}`` counts as one (spec §16.22)."""
+    if isinstance(manager, list) and len(manager) == 1:
+        manager = manager[0]
+    if isinstance(manager, dict) and not any(
+            isinstance(k, str) and k.lower() in ("managerid", "value") for k in manager):
+        raise ScimError(400, "improper_enterprise_schema_format",
+                        "manager needs a managerId.", "invalidValue")
+
+
+def _check_guest(guest: Any) -> None:
+    """The guest extension's ``type`` is mandatory (spec §3.2)."""
+    if isinstance(guest, dict) and _key(guest, "type") is None:
+        raise ScimError(400, "invalid_request_payload",
+                        "The guest extension needs a type (\"multi\").", "invalidValue")
+
+
+def _check_patch_value(path: str | None, value: Any) -> None:
+    """The manager and guest rules of :meth:`SlackPolicy.check_body`, for PATCH values."""
+    low = (path or "").strip().lower()
+    ent, guest = ENTERPRISE_URN.lower(), GUEST_URN.lower()
+    if not low and isinstance(value, dict):
+        ext = _key(value, ENTERPRISE_URN)
+        if isinstance(ext, dict):
+            _check_manager(_key(ext, "manager"))
+        for key, sub in value.items():
+            if isinstance(key, str) and key.lower() in (f"{ent}:manager", f"{ent}.manager",
+                                                         "manager"):
+                _check_manager(sub)
+        _check_guest(_key(value, GUEST_URN))
+    elif low == ent and isinstance(value, dict):
+        _check_manager(_key(value, "manager"))
+    elif low in ("manager", f"{ent}:manager", f"{ent}.manager"):
+        _check_manager(value)
+    elif low == guest:
+        _check_guest(value)
 
 
 def _truthy(value: Any) -> bool:

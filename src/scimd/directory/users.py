@@ -16,7 +16,7 @@ from scimd.directory.query import ListQuery
 from scimd.scim.errors import ScimError, not_found
 from scimd.scim.patch import PatchEngine
 from scimd.scim.validate import check_immutable, check_required
-from scimd.store import audit
+from scimd.store import audit, grid
 from scimd.store import users as store
 from scimd.store.common import new_id
 from scimd.store.db import Database
@@ -61,11 +61,11 @@ class Users:
     def create(self, tenant: Tenant, attrs: dict, *, password: str | None = None,
                role: str = "member", is_bot: bool = False) -> UserRecord:
         policy = policy_for(tenant)
-        check_required(attrs, policy.user_type)
         hashed = hash_password(password) if password else None
         write = UserWrite("create")
         with self.db.write() as conn:
             attrs = policy.prepare_user(conn, tenant, attrs, None, write)
+            check_required(attrs, policy.user_type)  # after the rules: their codes are finer
             rec = store.insert_user(conn, tenant.pk, new_id(tenant.user_prefix), attrs,
                                     password_hash=hashed, unique_emails=policy.unique_emails,
                                     role=write.role or role, is_bot=is_bot)
@@ -81,7 +81,6 @@ class Users:
         deactivates anyone (spec §16.7); the password keeps its value unless given.
         """
         policy = policy_for(tenant)
-        check_required(attrs, policy.user_type)
         with self.db.write() as conn:
             old = self._locked(conn, tenant, user_id, if_match, actor_role)
             if "active" not in attrs and "active" in old.attrs:
@@ -123,16 +122,17 @@ class Users:
         if password:
             policy.check_password_change(old)
         attrs = policy.prepare_user(conn, tenant, attrs, old, write)
-        if write.kind == "patch":  # after the dialect's rules, which name the error better
-            check_required(attrs, policy.user_type, patching=True)
+        # After the dialect's rules, which name the error better.
+        check_required(attrs, policy.user_type, patching=write.kind == "patch")
         hashed = hash_password(password) if password else None
         rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
                                 unique_emails=policy.unique_emails, role=write.role)
         if policy.delete_deactivates and old.active and not rec.active:
             # Deactivation leaves every group; the audit keeps what it left (spec §16.26).
             left = store.remove_memberships(conn, rec.pk)
+            workspaces = grid.leave_all(conn, rec.pk)  # and every Grid workspace (spec §11)
             audit.record(conn, tenant.pk, "user_deactivated", "User", rec.id,
-                         {"removed_groups": left})
+                         {"removed_groups": left, "removed_workspaces": workspaces})
         elif not old.active and rec.active:
             audit.record(conn, tenant.pk, "user_reactivated", "User", rec.id)
         store.load_groups(conn, [rec])

@@ -107,15 +107,23 @@ class ScimApi:
                               request.headers.get("x-forwarded-for"), self.trusted)
 
     async def _call(self, request: Request) -> Call:
-        principal = await run_in_threadpool(
-            authenticate, self.s.db, request.headers.get("authorization"),
-            self.client(request))
+        try:
+            principal = await run_in_threadpool(
+                authenticate, self.s.db, request.headers.get("authorization"),
+                self.client(request))
+        except ScimError as exc:
+            if exc.dialect:
+                request.state.wire = wire_for(policy_named(exc.dialect), self.version)
+            raise
         policy = policy_for(principal.tenant)
         wire = wire_for(policy, self.version)
         request.state.wire = wire
         if self.version == 1 and policy.name != "slack":
             raise not_found("SCIM 1.1 is served to slack-dialect tenants only.",
                             "unsupported_version")
+        if principal.tenant.parent_pk is not None:
+            raise ScimError(403, "non_org_teams_only",  # spec §1.2, §11
+                            "On Enterprise Grid, SCIM takes a token of the organization.")
         if principal.tenant.plan in ("free", "pro"):
             raise ScimError(403, "plus_teams_only",
                             "SCIM needs a Business+ or Enterprise plan.")

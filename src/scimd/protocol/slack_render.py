@@ -184,17 +184,23 @@ def _v1_attribute(attr, schema_urn: str) -> dict:
         doc["canonicalValues"] = list(attr.canonical_values)
     if attr.sub_attributes:
         if attr.multi_valued:
-            doc["multiValuedAttributeChildName"] = attr.name.rstrip("s") or attr.name
+            doc["multiValuedAttributeChildName"] = _singular(attr.name)
         doc["subAttributes"] = [_v1_attribute(s, schema_urn) for s in attr.sub_attributes
                                 if s.returned.value != "never" or s.name == "type"]
     return doc
+
+
+def _singular(name: str) -> str:
+    if name.endswith("sses"):  # addresses
+        return name[:-2]
+    return name[:-1] if name.endswith("s") else name
 
 
 def v1_schema(rtype) -> dict:
     """``GET /scim/v1/Schemas/Users`` or ``/Groups`` in the captured v1 shape (spec §10.3)."""
     from scimd.scim.core_schemas import ID
 
-    attributes = [_v1_attribute(ID, V1_CORE)]
+    attributes = [{**_v1_attribute(ID, V1_CORE), "required": True}]  # spec §10.3
     attributes += [_v1_attribute(a, V1_CORE) for a in rtype.schema.attributes]
     if rtype.name == "User":
         for ext in rtype.extensions:

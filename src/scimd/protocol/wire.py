@@ -18,7 +18,7 @@ from scimd.scim.attributes import ResourceType
 from scimd.scim.core_schemas import GROUP_URN, USER_URN
 from scimd.scim.errors import ScimError, invalid_syntax
 from scimd.scim.patch import parse_operations
-from scimd.scim.slack_filter import normalize_literals
+from scimd.scim.slack_filter import check_spacing, normalize_literals
 from scimd.scim.slack_schemas import GUEST_URN, V1_CORE, V1_TO_V2
 from scimd.scim.validate import canonical_body
 from scimd.store.records import GroupRecord, Tenant, UserRecord
@@ -105,6 +105,7 @@ class SlackWire(RfcWire):
         return slack_render.render_error(exc, self.version)
 
     def filter_text(self, text: str) -> str:
+        check_spacing(text)
         return normalize_literals(text)
 
     def check_body(self, body: Any, policy: Policy, *, creating: bool) -> dict:
@@ -119,6 +120,9 @@ class SlackWire(RfcWire):
             raise invalid_syntax("The PATCH body must be a JSON object.")
         has_ops = any(isinstance(k, str) and k.lower() == "operations" for k in body)
         if self.version == 2 and has_ops:
+            if not _flatten_schemas(body).get("schemas"):  # spec §7.3
+                raise invalid_syntax("schemas is missing from the body.",
+                                     code="missing_schema_element")
             ops = parse_operations(body)
             return [(op, normalize_literals(path) if path else path, value)
                     for op, path, value in ops]
@@ -127,12 +131,9 @@ class SlackWire(RfcWire):
         return partial_to_ops(body, kind)
 
     def service_provider_config(self, base: str) -> dict:
-        """Slack's keys (spec §10.1), with each flag saying what scimd supports (§16.25).
-
-        On v2 the RFC 7643 §5 ``schemas`` key is added: RFC clients need it and
-        Slack's clients ignore keys they do not know (spec §12)."""
-        doc = {} if self.version == 1 else {"schemas": [discovery.SPC_URN]}
-        return doc | {
+        """Exactly Slack's keys (spec §10.1), with each flag saying what scimd supports
+        (§16.25). RFC clients that need ``schemas`` use an ``rfc`` tenant."""
+        return {
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
                 "name": "OAuth Bearer Token",
@@ -150,14 +151,12 @@ class SlackWire(RfcWire):
         }
 
     def resource_types(self, types: list[ResourceType], base: str) -> dict:
-        """Spec §10.2's ListResponse, plus the ``totalResults`` RFC 7644 §3.4.2 requires
-        (an added key, which Slack's clients ignore)."""
+        """Spec §10.2: a ListResponse of ``schemas`` and ``Resources`` only."""
         docs = discovery.resource_type_documents(types, base)
         for doc in docs:
             if not doc["schemaExtensions"]:
                 del doc["schemaExtensions"]
-        return {"schemas": [v2_render.LIST_URN], "Resources": docs,
-                "totalResults": len(docs), "itemsPerPage": len(docs), "startIndex": 1}
+        return {"schemas": [v2_render.LIST_URN], "Resources": docs}
 
 
 def _flatten_schemas(body: dict) -> dict:

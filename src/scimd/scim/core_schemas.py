@@ -153,7 +153,8 @@ ENTERPRISE_USER = Schema(ENTERPRISE_URN, "EnterpriseUser", "Enterprise User", (
 GROUP = Schema(GROUP_URN, "Group", "Group", (
     _s("displayName", "A human-readable name for the Group.", required=True),
     _multi("members", "A list of members of the Group.", (
-        _s("value", "Identifier of the member of this Group.", mutability=Mutability.IMMUTABLE),
+        _s("value", "Identifier of the member of this Group.", required=True,
+           mutability=Mutability.IMMUTABLE),
         Attribute("$ref", AttrType.REFERENCE, description="The URI of the member.",
                   mutability=Mutability.IMMUTABLE, reference_types=("User", "Group")),
         _s("type", "The type of the member: User or Group.", mutability=Mutability.IMMUTABLE,

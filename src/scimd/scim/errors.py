@@ -31,6 +31,8 @@ class ScimError(Exception):
         self.scim_type = scim_type
         self.context = context
         self.headers = headers or {}
+        self.dialect: str | None = None
+        """The dialect of the tenant the request named, when known before routing."""
 
 
 def invalid_filter(detail: str, code: str = "invalid_query") -> ScimError:

@@ -68,3 +68,18 @@ def _string_end(text: str, start: int) -> int:
             return i + 1
         i += 1
     return len(text)
+
+
+def check_spacing(text: str) -> None:
+    """Slack wants tokens separated by single spaces (spec §7.3 ``incomplete_filter``)."""
+    from scimd.scim.errors import invalid_filter
+
+    i = 0
+    while i < len(text):
+        if text[i] == '"':
+            i = _string_end(text, i)
+            continue
+        if text.startswith("  ", i):
+            raise invalid_filter("Filter tokens must be separated by single spaces.",
+                                 code="incomplete_filter")
+        i += 1

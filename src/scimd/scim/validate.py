@@ -89,8 +89,13 @@ def normalize(attr: Attribute, value: Any) -> Any:
         if len(items) > MAX_MULTI_VALUES and attr.name != "members":
             raise invalid_value(f"{attr.name} has more than {MAX_MULTI_VALUES} values.")
         out = []
+        required = [sub for sub in attr.sub_attributes if sub.required]
         for item in items:
             norm = normalize_single(attr, item)
+            if required and isinstance(item, dict) and item and (
+                    norm is SKIP or any(sub.name not in norm for sub in required)):
+                missing = ", ".join(sub.name for sub in required)
+                raise invalid_value(f"Each of the {attr.name} needs {missing}.")
             if norm is not SKIP:
                 out.append(norm)
         if attr.is_complex:

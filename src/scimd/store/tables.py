@@ -152,3 +152,38 @@ audit_events = Table(
     Index(None, "tenant_pk", "pk"),
     Index(None, "tenant_pk", "resource_id"),
 )
+
+workspace_members = Table(
+    "workspace_members", metadata,
+    Column("workspace_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), primary_key=True),
+    Column("user_pk", Pk, ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True),
+    Column("manual", Boolean, nullable=False, server_default="0"),
+    Index(None, "user_pk"),
+)
+
+idp_connections = Table(
+    "idp_connections", metadata,
+    Column("workspace_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), primary_key=True),
+    Column("group_pk", Pk, ForeignKey("groups.pk", ondelete="CASCADE"), primary_key=True),
+    Column("required", Boolean, nullable=False, server_default="0"),
+    Index(None, "group_pk"),
+)
+
+channels = Table(
+    "channels", metadata,
+    Column("pk", Pk, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("tenant_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), nullable=False),
+    Column("org_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("name_lower", String(80), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    UniqueConstraint("org_pk", "name_lower"),
+)
+
+channel_members = Table(
+    "channel_members", metadata,
+    Column("channel_pk", Pk, ForeignKey("channels.pk", ondelete="CASCADE"), primary_key=True),
+    Column("user_pk", Pk, ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True),
+    Index(None, "user_pk"),
+)

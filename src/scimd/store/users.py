@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from scimd.scim.slack_schemas import GUEST_URN
 from scimd.store import tables as t
 from scimd.store.common import conflict, now
 from scimd.store.records import Page, UserRecord
@@ -80,6 +81,13 @@ def load_groups(conn: Connection, records: Sequence[UserRecord]) -> None:
         for row in rows:
             by_pk[row.user_pk].groups.append(  # type: ignore[union-attr]
                 {"value": row.id, "display": row.display_name, "type": "direct"})
+    guests = [r for r in records if r.role == "multi_channel_guest" and GUEST_URN in r.attrs]
+    if guests:  # a guest's channels are shown in its guest extension (spec §3.2)
+        from scimd.store.grid import channels_of
+
+        found = channels_of(conn, [r.pk for r in guests])
+        for r in guests:
+            r.attrs = {**r.attrs, GUEST_URN: {**r.attrs[GUEST_URN], "channels": found[r.pk]}}
 
 
 def _columns(attrs: dict) -> dict[str, Any]:
