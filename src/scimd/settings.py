@@ -47,6 +47,24 @@ class Settings:
     """``SCIMD_REDIS_PREFIX``: prefix of every Redis key scimd writes."""
     lock_wait: float = 5.0
     """Seconds an ``rfc`` write waits for a resource's lock (``SCIMD_LOCK_WAIT``)."""
+    max_body_bytes: int = 8 * 1024 * 1024
+    """Largest request body; more is 413 ``request_too_large`` (``SCIMD_MAX_BODY_BYTES``)."""
+    request_timeout: float = 30.0
+    """Seconds before a request is answered 503 (``SCIMD_REQUEST_TIMEOUT``; 0: no limit)."""
+    shutdown_grace: float = 20.0
+    """Seconds in-flight requests may take to finish after SIGTERM (``SCIMD_SHUTDOWN_GRACE``)."""
+    metrics: str = "on"
+    """``SCIMD_METRICS``: ``on`` (open), ``off`` (no ``/metrics``) or ``token:<secret>``."""
+    access_log: bool = True
+    """One JSON line per request on stdout (``SCIMD_ACCESS_LOG=off`` to silence it)."""
+    deprovision_guard: bool = True
+    """The mass-deprovision guard (``SCIMD_DEPROVISION_GUARD=off`` disables it)."""
+    guard_window: float = 600.0
+    """Sliding window of the guard, seconds (``SCIMD_GUARD_WINDOW``)."""
+    guard_minimum: int = 20
+    """Deactivations always allowed in a window (``SCIMD_GUARD_MINIMUM``)."""
+    guard_percent: float = 10.0
+    """Or this share of the tenant's active users, if larger (``SCIMD_GUARD_PERCENT``)."""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -70,6 +88,17 @@ class Settings:
             redis_url=_env("SCIMD_REDIS_URL"),
             redis_prefix=_env("SCIMD_REDIS_PREFIX", "scimd") or "scimd",
             lock_wait=float(_env("SCIMD_LOCK_WAIT", "5") or 5),
+            max_body_bytes=int(_env("SCIMD_MAX_BODY_BYTES", str(8 * 1024 * 1024)) or 0),
+            request_timeout=float(_env("SCIMD_REQUEST_TIMEOUT", "30") or 0),
+            shutdown_grace=float(_env("SCIMD_SHUTDOWN_GRACE", "20") or 0),
+            metrics=_env("SCIMD_METRICS", "on") or "on",
+            access_log=(_env("SCIMD_ACCESS_LOG", "on") or "on").lower()
+            not in ("off", "0", "false", "no"),
+            deprovision_guard=(_env("SCIMD_DEPROVISION_GUARD", "on") or "on").lower()
+            not in ("off", "0", "false", "no"),
+            guard_window=float(_env("SCIMD_GUARD_WINDOW", "600") or 600),
+            guard_minimum=int(_env("SCIMD_GUARD_MINIMUM", "20") or 20),
+            guard_percent=float(_env("SCIMD_GUARD_PERCENT", "10") or 10),
         )
         s.validate()
         return s
@@ -92,6 +121,20 @@ class Settings:
             raise ValueError("SCIMD_RATE_LIMIT_WINDOW must be positive")
         if self.bootstrap_plan not in PLANS:
             raise ValueError(f"SCIMD_BOOTSTRAP_PLAN must be one of {', '.join(PLANS)}")
+        if self.max_body_bytes <= 0:
+            raise ValueError("SCIMD_MAX_BODY_BYTES must be positive")
+        if self.request_timeout < 0 or self.shutdown_grace < 0:
+            raise ValueError("SCIMD_REQUEST_TIMEOUT and SCIMD_SHUTDOWN_GRACE cannot be negative")
+        if self.metrics not in ("on", "off") and not (self.metrics.startswith("token:")
+                                                    and self.metrics[6:].strip()):
+            raise ValueError("SCIMD_METRICS must be on, off or token:<secret>")
+
+    @property
+    def guard_settings(self):
+        from scimd.directory.guard import GuardSettings
+
+        return GuardSettings(self.deprovision_guard, self.guard_window, self.guard_minimum,
+                             self.guard_percent)
 
     @property
     def trusted_networks(self) -> list:

@@ -1,14 +1,19 @@
 """Users: the protocol-neutral operations both wire adapters call.
 
-Every write runs in one transaction: the row is locked, the change is
-validated against the schema and the dialect's rules, and either everything is
-written or nothing is (RFC 7644 §3.5.2: "all or nothing").
+Every write runs in one transaction: the row is locked, the change is validated
+against the schema and the dialect's rules, written, and recorded in the audit
+log; either all of it happens or none (RFC 7644 §3.5.2: "all or nothing"). A dry
+run does all of it and rolls back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Connection
 
+from scimd.directory import guard
 from scimd.directory.etag import check_if_match
 from scimd.directory.passwords import hash_password
 from scimd.directory.policy import Policy, UserWrite, policy_for
@@ -21,7 +26,7 @@ from scimd.store import users as store
 from scimd.store.common import new_id
 from scimd.store.db import Database
 from scimd.store.filter_sql import FilterCompiler
-from scimd.store.records import Page, Tenant, UserRecord
+from scimd.store.records import CLI, Actor, Page, Tenant, UserRecord
 
 
 def _missing(user_id: str) -> ScimError:
@@ -29,8 +34,11 @@ def _missing(user_id: str) -> ScimError:
 
 
 class Users:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, guard_settings: guard.GuardSettings | None = None,
+                 on_trip: Callable[[Tenant], None] | None = None) -> None:
         self.db = db
+        self.guard = guard_settings or guard.GuardSettings()
+        self.on_trip = on_trip
 
     def get(self, tenant: Tenant, user_id: str, *, with_groups: bool = True) -> UserRecord:
         with self.db.read() as conn:
@@ -59,92 +67,130 @@ class Users:
             return page
 
     def create(self, tenant: Tenant, attrs: dict, *, password: str | None = None,
-               role: str = "member", is_bot: bool = False) -> UserRecord:
+               role: str = "member", is_bot: bool = False, actor: Actor = CLI) -> UserRecord:
         policy = policy_for(tenant)
         hashed = hash_password(password) if password else None
         write = UserWrite("create")
-        with self.db.write() as conn:
+        with self._writing(tenant, actor) as conn:
             attrs = policy.prepare_user(conn, tenant, attrs, None, write)
             check_required(attrs, policy.user_type)  # after the rules: their codes are finer
             rec = store.insert_user(conn, tenant.pk, new_id(tenant.user_prefix), attrs,
                                     password_hash=hashed, unique_emails=policy.unique_emails,
                                     role=write.role or role, is_bot=is_bot)
+            audit.record(conn, tenant.pk, "user_created", "User", rec.id,
+                         {"after": attrs, "role": rec.role, "bot": is_bot}, actor)
             rec.groups = []
             return rec
 
     def replace(self, tenant: Tenant, user_id: str, attrs: dict, *,
                 password: str | None = None, if_match: str | None = None,
-                actor_role: str = "owner") -> UserRecord:
+                actor: Actor = CLI) -> UserRecord:
         """PUT (RFC 7644 §3.5.1): the given attributes replace the stored ones.
 
         ``active`` keeps its value when omitted, so a PUT that forgot it never
         deactivates anyone (spec §16.7); the password keeps its value unless given.
         """
         policy = policy_for(tenant)
-        with self.db.write() as conn:
-            old = self._locked(conn, tenant, user_id, if_match, actor_role)
+        with self._writing(tenant, actor) as conn:
+            old = self._locked(conn, tenant, user_id, if_match, actor)
             if "active" not in attrs and "active" in old.attrs:
                 attrs["active"] = old.attrs["active"]
             check_immutable(attrs, old.attrs, policy.user_type)
-            return self._store(conn, tenant, policy, old, attrs, password, UserWrite("replace"))
+            return self._store(conn, tenant, policy, old, attrs, password,
+                               UserWrite("replace"), actor)
 
     def patch(self, tenant: Tenant, user_id: str, operations: list, *,
-              if_match: str | None = None, actor_role: str = "owner") -> UserRecord:
+              if_match: str | None = None, actor: Actor = CLI) -> UserRecord:
         """PATCH (RFC 7644 §3.5.2): all operations apply, or none."""
         policy = policy_for(tenant)
         operations = policy.rewrite_operations(operations)
-        with self.db.write() as conn:
-            old = self._locked(conn, tenant, user_id, if_match, actor_role)
+        with self._writing(tenant, actor) as conn:
+            old = self._locked(conn, tenant, user_id, if_match, actor)
             result = PatchEngine(policy.user_type, old.attrs, resource_id=old.id).run(operations)
-            attrs = result.attrs
-            check_immutable(attrs, old.attrs, policy.user_type)
-            return self._store(conn, tenant, policy, old, attrs, result.password,
-                               UserWrite("patch"))
+            check_immutable(result.attrs, old.attrs, policy.user_type)
+            return self._store(conn, tenant, policy, old, result.attrs, result.password,
+                               UserWrite("patch"), actor)
 
     def delete(self, tenant: Tenant, user_id: str, *, if_match: str | None = None,
-               actor_role: str = "owner") -> None:
+               actor: Actor = CLI) -> None:
         """DELETE: removes the user (RFC 7644 §3.6), or deactivates it where the dialect
         says so (Slack, spec §2.1: idempotent, the user stays readable)."""
         policy = policy_for(tenant)
-        with self.db.write() as conn:
-            old = self._locked(conn, tenant, user_id, if_match, actor_role)
-            if not policy.delete_deactivates:
-                store.delete_user(conn, old.pk)
+        with self._writing(tenant, actor) as conn:
+            old = self._locked(conn, tenant, user_id, if_match, actor)
+            if policy.delete_deactivates:
+                if old.active:
+                    attrs = {**old.attrs, "active": False}
+                    self._store(conn, tenant, policy, old, attrs, None, UserWrite("patch"),
+                                actor)
                 return
-            if not old.active:
-                return
-            attrs = dict(old.attrs)
-            attrs["active"] = False
-            self._store(conn, tenant, policy, old, attrs, None, UserWrite("patch"))
+            self._guard(conn, tenant, actor, old.id)  # a DELETE cannot be undone
+            store.delete_user(conn, old.pk)
+            audit.record(conn, tenant.pk, "user_deleted", "User", old.id,
+                         {"before": old.attrs}, actor)
 
     def _store(self, conn: Connection, tenant: Tenant, policy: Policy, old: UserRecord,
-               attrs: dict, password: str | None, write: UserWrite) -> UserRecord:
+               attrs: dict, password: str | None, write: UserWrite,
+               actor: Actor) -> UserRecord:
         if password:
             policy.check_password_change(old)
         attrs = policy.prepare_user(conn, tenant, attrs, old, write)
         # After the dialect's rules, which name the error better.
         check_required(attrs, policy.user_type, patching=write.kind == "patch")
+        deactivating = old.active and attrs.get("active", True) is False
+        if deactivating:
+            self._guard(conn, tenant, actor, old.id)
         hashed = hash_password(password) if password else None
         rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
                                 unique_emails=policy.unique_emails, role=write.role)
-        if policy.delete_deactivates and old.active and not rec.active:
-            # Deactivation leaves every group; the audit keeps what it left (spec §16.26).
-            left = store.remove_memberships(conn, rec.pk)
-            workspaces = grid.leave_all(conn, rec.pk)  # and every Grid workspace (spec §11)
-            audit.record(conn, tenant.pk, "user_deactivated", "User", rec.id,
-                         {"removed_groups": left, "removed_workspaces": workspaces})
+        data: dict = {"before": old.attrs, "after": attrs}
+        if write.role and write.role != old.role:
+            data["role"] = {"before": old.role, "after": write.role}
+        if deactivating:
+            if policy.delete_deactivates:
+                # Deactivation leaves every group and Grid workspace; the audit keeps what it
+                # left so a restore can put it back (spec §11, §16.26).
+                data["removed_groups"] = store.remove_memberships(conn, rec.pk)
+                data["removed_workspaces"] = grid.leave_all(conn, rec.pk)
+            action = "user_deactivated"
         elif not old.active and rec.active:
-            audit.record(conn, tenant.pk, "user_reactivated", "User", rec.id)
+            action = "user_reactivated"
+        else:
+            action = "user_updated"
+        audit.record(conn, tenant.pk, action, "User", rec.id, data, actor)
         store.load_groups(conn, [rec])
         return rec
 
-    def _locked(self, conn, tenant: Tenant, user_id: str, if_match: str | None,
-                actor_role: str) -> UserRecord:
+    def _guard(self, conn: Connection, tenant: Tenant, actor: Actor, user_id: str) -> None:
+        """The mass-deprovision guard, before a deactivation or deletion."""
+        verdict = guard.check(conn, tenant, self.guard)
+        if verdict == "trip":
+            raise guard.Tripping(user_id)
+        if verdict is not None:
+            raise guard.refused()
+
+    @contextmanager
+    def _writing(self, tenant: Tenant, actor: Actor) -> Iterator[Connection]:
+        """A write transaction; a guard trip is recorded after the refused write rolled back
+        (in a transaction of its own: SQLite has one writer at a time)."""
+        try:
+            with self.db.write(dry_run=actor.dry_run) as conn:
+                yield conn
+        except guard.Tripping as trip:
+            if not actor.dry_run:
+                with self.db.write() as conn:
+                    guard.trip(conn, tenant, actor, trip.user_id)
+                if self.on_trip:
+                    self.on_trip(tenant)
+            raise guard.refused() from None
+
+    def _locked(self, conn: Connection, tenant: Tenant, user_id: str, if_match: str | None,
+                actor: Actor) -> UserRecord:
         """The user, locked for the write; an admin's token cannot touch owners (spec §1.2)."""
         rec = store.get(conn, tenant.pk, user_id, for_update=True)
         if rec is None:
             raise _missing(user_id)
-        if actor_role == "admin" and rec.role in ("owner", "primary_owner"):
+        if actor.role == "admin" and rec.role in ("owner", "primary_owner"):
             raise ScimError(403, "cannot_modify_owner",
                             "An admin's token cannot change an owner.")
         check_if_match(if_match, rec.version)

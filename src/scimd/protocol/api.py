@@ -37,8 +37,10 @@ from scimd.scim.paths import parse_filter, parse_path, path_error, resolve
 from scimd.scim.projection import Projection, parse_projection
 from scimd.settings import Settings
 from scimd.store.db import Database
-from scimd.store.records import Tenant
+from scimd.store.records import Actor, Tenant
 
+DRY_RUN = "scimd-dry-run"
+"""The request header that makes a write a dry run: validated and answered, nothing kept."""
 RFC_WIRE = RfcWire()
 SLACK_V1 = SlackWire(1)
 SLACK_V2 = SlackWire(2)
@@ -77,6 +79,7 @@ class Call:
     principal: Principal
     policy: Policy
     wire: Wire
+    actor: Actor
 
     @property
     def tenant(self) -> Tenant:
@@ -134,7 +137,11 @@ class ScimApi:
             names = buckets_for(request.method, resource, has_id)
             scope = str(principal.tenant.parent_pk or principal.tenant.pk)
             await run_in_threadpool(self.s.rates.check, scope, names)
-        return Call(principal, policy, wire)
+        dry_run = request.headers.get(DRY_RUN, "").strip() in ("1", "true")
+        request.state.dry_run = dry_run
+        actor = Actor("scim", principal.token_id, principal.user_id, principal.role,
+                      self.client(request), dry_run)
+        return Call(principal, policy, wire, actor)
 
     async def _write(self, call: Call, kind: str, resource_id: str, fn, *args, **kw):
         """Run a directory write holding the resource's lock (spec §9): a second write
@@ -150,15 +157,16 @@ class ScimApi:
 
     def _respond(self, call: Call, doc: Any, status: int = 200, *, version: int | None = None,
                  location: str | None = None) -> Response:
-        headers = {}
+        headers = {"Scimd-Dry-Run": "1"} if call.actor.dry_run else {}
         if version is not None:
             headers["ETag"] = etag(version)
         if location:
             headers["Location"] = location
         return JsonResponse(doc, status, media_type=call.wire.media_type, headers=headers)
 
-    def _empty(self, status: int) -> Response:
-        return Response(status_code=status)
+    def _empty(self, status: int, call: Call | None = None) -> Response:
+        dry = call is not None and call.actor.dry_run
+        return Response(status_code=status, headers={"Scimd-Dry-Run": "1"} if dry else None)
 
     # -- discovery (RFC 7644 §4; spec §10) ---------------------------------------
 
@@ -240,7 +248,7 @@ class ScimApi:
         attrs, password = call.wire.user_attrs(await json_body(request), call.policy,
                                                creating=True)
         rec = await run_in_threadpool(self.s.users.create, call.tenant, attrs,
-                                      password=password)
+                                      password=password, actor=call.actor)
         return self._user_answer(request, call, rec, 201)
 
     async def replace_user(self, request: Request) -> Response:
@@ -252,7 +260,7 @@ class ScimApi:
             call, "user", request.path_params["id"],
             self.s.users.replace, call.tenant, request.path_params["id"], attrs,
             password=password, if_match=request.headers.get("if-match"),
-            actor_role=call.principal.role)
+            actor=call.actor)
         return self._user_answer(request, call, rec, 200)
 
     async def patch_user(self, request: Request) -> Response:
@@ -261,7 +269,7 @@ class ScimApi:
         rec = await self._write(
             call, "user", request.path_params["id"],
             self.s.users.patch, call.tenant, request.path_params["id"], ops,
-            if_match=request.headers.get("if-match"), actor_role=call.principal.role)
+            if_match=request.headers.get("if-match"), actor=call.actor)
         return self._user_answer(request, call, rec, 200)
 
     async def delete_user(self, request: Request) -> Response:
@@ -269,8 +277,8 @@ class ScimApi:
         await self._write(call, "user", request.path_params["id"],
                           self.s.users.delete, call.tenant, request.path_params["id"],
                           if_match=request.headers.get("if-match"),
-                          actor_role=call.principal.role)
-        return self._empty(call.wire.delete_user_status)
+                          actor=call.actor)
+        return self._empty(call.wire.delete_user_status, call)
 
     def _user_answer(self, request: Request, call: Call, rec, status: int) -> Response:
         rtype = call.policy.user_type
@@ -306,7 +314,7 @@ class ScimApi:
         attrs = call.wire.group_attrs(await json_body(request), call.policy)
         proj = _projection(request.query_params, call.policy.group_type)
         rec = await run_in_threadpool(self.s.groups.create, call.tenant, attrs,
-                                      with_members=proj.wants("members"))
+                                      with_members=proj.wants("members"), actor=call.actor)
         return self._group_answer(request, call, rec, 201, proj)
 
     async def replace_group(self, request: Request) -> Response:
@@ -318,7 +326,8 @@ class ScimApi:
         rec = await self._write(
             call, "group", request.path_params["id"],
             self.s.groups.replace, call.tenant, request.path_params["id"], attrs,
-            if_match=request.headers.get("if-match"), with_members=proj.wants("members"))
+            if_match=request.headers.get("if-match"), with_members=proj.wants("members"),
+            actor=call.actor)
         return self._group_answer(request, call, rec, 200, proj)
 
     async def patch_group(self, request: Request) -> Response:
@@ -330,17 +339,17 @@ class ScimApi:
             call, "group", request.path_params["id"],
             self.s.groups.patch, call.tenant, request.path_params["id"], ops,
             if_match=request.headers.get("if-match"),
-            with_members=answer and proj.wants("members"))
+            with_members=answer and proj.wants("members"), actor=call.actor)
         if not answer:
-            return self._empty(call.wire.patch_group_status)
+            return self._empty(call.wire.patch_group_status, call)
         return self._group_answer(request, call, rec, 200, proj)
 
     async def delete_group(self, request: Request) -> Response:
         call = await self._call(request)
         await self._write(call, "group", request.path_params["id"],
                           self.s.groups.delete, call.tenant, request.path_params["id"],
-                          if_match=request.headers.get("if-match"))
-        return self._empty(204)
+                          if_match=request.headers.get("if-match"), actor=call.actor)
+        return self._empty(204, call)
 
     def _group_answer(self, request: Request, call: Call, rec, status: int,
                       proj: Projection) -> Response:

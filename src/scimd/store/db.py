@@ -48,12 +48,15 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction, committed (durably) when the block exits cleanly."""
+    def write(self, *, dry_run: bool = False) -> Iterator[Connection]:
+        """A write transaction, committed (durably) when the block exits cleanly; with
+        ``dry_run`` everything is done and then rolled back."""
         with self.engine.connect() as conn:
             conn = conn.execution_options(scimd_write=True)
-            with conn.begin():
+            with conn.begin() as trans:
                 yield conn
+                if dry_run:
+                    trans.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

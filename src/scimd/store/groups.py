@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimd.store import tables as t
@@ -124,36 +124,76 @@ def delete_group(conn: Connection, pk: int) -> None:
     conn.execute(delete(t.groups).where(t.groups.c.pk == pk))
 
 
+def _present(conn: Connection, group_pk: int, column: Any, pks: list[int]) -> set[int]:
+    m = t.memberships
+    found: set[int] = set()
+    for start in range(0, len(pks), CHUNK):
+        found.update(r[0] for r in conn.execute(select(column).where(
+            m.c.group_pk == group_pk, column.in_(pks[start:start + CHUNK]))))
+    return found
+
+
 def add_members(conn: Connection, group_pk: int, user_pks: Sequence[int],
-                child_pks: Sequence[int] = ()) -> None:
-    """Add members; ones already present are left as they are."""
-    rows = [{"group_pk": group_pk, "user_pk": pk, "child_pk": None} for pk in user_pks]
-    rows += [{"group_pk": group_pk, "user_pk": None, "child_pk": pk} for pk in child_pks]
+                child_pks: Sequence[int] = ()) -> tuple[list[int], list[int]]:
+    """Add members; ones already present are left as they are. Answers the user and group
+    keys really added (one indexed look-up per batch, whatever the group's size)."""
+    m = t.memberships
+    new_users = [p for p in dict.fromkeys(user_pks)
+                 if p not in _present(conn, group_pk, m.c.user_pk, list(user_pks))]
+    new_children = [p for p in dict.fromkeys(child_pks)
+                    if p not in _present(conn, group_pk, m.c.child_pk, list(child_pks))]
+    rows = [{"group_pk": group_pk, "user_pk": pk, "child_pk": None} for pk in new_users]
+    rows += [{"group_pk": group_pk, "user_pk": None, "child_pk": pk} for pk in new_children]
     for start in range(0, len(rows), CHUNK):
         conn.execute(insert_ignore(conn, t.memberships), rows[start:start + CHUNK])
+    return new_users, new_children
 
 
 def remove_members(conn: Connection, group_pk: int, user_pks: Sequence[int],
-                   child_pks: Sequence[int] = ()) -> None:
+                   child_pks: Sequence[int] = ()) -> tuple[list[int], list[int]]:
+    """Remove members; answers the user and group keys really removed."""
     m = t.memberships
+    removed: list[list[int]] = []
     for column, pks in ((m.c.user_pk, list(user_pks)), (m.c.child_pk, list(child_pks))):
-        for start in range(0, len(pks), CHUNK):
+        present = _present(conn, group_pk, column, pks)
+        gone = [p for p in dict.fromkeys(pks) if p in present]
+        for start in range(0, len(gone), CHUNK):
             conn.execute(delete(m).where(m.c.group_pk == group_pk,
-                                         column.in_(pks[start:start + CHUNK])))
+                                         column.in_(gone[start:start + CHUNK])))
+        removed.append(gone)
+    return removed[0], removed[1]
 
 
-def remove_all_members(conn: Connection, group_pk: int) -> None:
-    conn.execute(delete(t.memberships).where(t.memberships.c.group_pk == group_pk))
+def remove_all_members(conn: Connection, group_pk: int) -> tuple[list[int], list[int]]:
+    m = t.memberships
+    rows = conn.execute(select(m.c.user_pk, m.c.child_pk).where(m.c.group_pk == group_pk)).all()
+    conn.execute(delete(m).where(m.c.group_pk == group_pk))
+    return ([r.user_pk for r in rows if r.user_pk is not None],
+            [r.child_pk for r in rows if r.child_pk is not None])
 
 
 def remove_members_where(conn: Connection, group_pk: int, condition: Any, u: Any,
-                         child: Any) -> None:
+                         child: Any) -> tuple[list[int], list[int]]:
     """Remove the members matching a compiled ``members[...]`` filter."""
     m = t.memberships
-    inner = select(m.c.pk).select_from(
+    rows = conn.execute(select(m.c.pk, m.c.user_pk, m.c.child_pk).select_from(
         m.outerjoin(u, u.c.pk == m.c.user_pk).outerjoin(child, child.c.pk == m.c.child_pk)
-    ).where(m.c.group_pk == group_pk, condition)
-    conn.execute(delete(m).where(m.c.pk.in_(inner.scalar_subquery())))
+    ).where(m.c.group_pk == group_pk, condition)).all()
+    pks = [r.pk for r in rows]
+    for start in range(0, len(pks), CHUNK):
+        conn.execute(delete(m).where(m.c.pk.in_(pks[start:start + CHUNK])))
+    return ([r.user_pk for r in rows if r.user_pk is not None],
+            [r.child_pk for r in rows if r.child_pk is not None])
+
+
+def ids_of(conn: Connection, table: Any, pks: Sequence[int]) -> list[str]:
+    """The public ids of rows of ``table`` (users or groups), in the order of ``pks``."""
+    found: dict[int, str] = {}
+    keys = list(pks)
+    for start in range(0, len(keys), CHUNK):
+        found.update({r.pk: r.id for r in conn.execute(
+            select(table.c.pk, table.c.id).where(table.c.pk.in_(keys[start:start + CHUNK])))})
+    return [found[k] for k in keys if k in found]
 
 
 def touch(conn: Connection, rec: GroupRecord) -> GroupRecord:
@@ -170,4 +210,9 @@ def count_members(conn: Connection, group_pk: int) -> int:
                         .where(t.memberships.c.group_pk == group_pk)).scalar_one()
 
 
-__all__ = ["literal"]
+
+def child_pks(conn: Connection, group_pk: int) -> list[int]:
+    """Groups that are members of a group."""
+    m = t.memberships
+    return [r.child_pk for r in conn.execute(
+        select(m.c.child_pk).where(m.c.group_pk == group_pk, m.c.child_pk.is_not(None)))]

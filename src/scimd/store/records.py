@@ -55,3 +55,21 @@ class Page:
 
     total: int
     items: list
+
+
+@dataclass(slots=True, frozen=True)
+class Actor:
+    """Who makes a change, for the audit log (and whether it is only a dry run)."""
+
+    kind: str = "cli"
+    """``scim`` (a request) or ``cli`` (an operator)."""
+    token_id: str | None = None
+    user_id: str | None = None
+    role: str = "owner"
+    """The role of the token's user; an admin's token cannot touch owners."""
+    client: str | None = None
+    dry_run: bool = False
+    """Validate and answer, but write nothing (``Scimd-Dry-Run: 1``)."""
+
+
+CLI = Actor()

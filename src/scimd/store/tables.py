@@ -149,8 +149,22 @@ audit_events = Table(
     Column("resource_type", String(16), nullable=False),
     Column("resource_id", String(32), nullable=False),
     Column("data", Json, nullable=True),
+    Column("token_id", String(32), nullable=True),
+    Column("actor_user_id", String(32), nullable=True),
+    Column("client", String(64), nullable=True),
     Index(None, "tenant_pk", "pk"),
     Index(None, "tenant_pk", "resource_id"),
+    Index(None, "tenant_pk", "action", "at"),
+)
+
+guard_trips = Table(
+    "guard_trips", metadata,
+    Column("pk", Pk, primary_key=True, autoincrement=True),
+    Column("tenant_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), nullable=False),
+    Column("tripped_at", Stamp, nullable=False),
+    Column("released_at", Stamp, nullable=True),
+    Column("released_by", String(64), nullable=True),
+    Index(None, "tenant_pk", "released_at"),
 )
 
 workspace_members = Table(
