@@ -7,9 +7,9 @@ selections, RFC 7644 §3.5.2). These tests store random users in a real database
 run random filters through both and require the same set of matching ids, and
 400 ``invalidFilter`` (RFC 7644 §3.12) for filters that cannot be evaluated.
 
-SQLite always runs. PostgreSQL runs when ``SCIMD_TEST_POSTGRES_URL`` is set: the
-session creates a database of its own there and drops it at the end. With
-``CI=true``, a set but unreachable ``SCIMD_TEST_POSTGRES_URL`` fails the run.
+SQLite always runs, and so does PostgreSQL through the session database of
+tests/conftest.py (``SCIMD_TEST_POSTGRES_URL``; skipped locally when unreachable, a
+failure with ``CI=true``).
 
 Disagreements found so far are pinned by the ``xfail(strict=True)`` tests at the end
 (and kept out of the random property so that it stays a regression guard).
@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -28,9 +27,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, select, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select, update
 
 from scimd.scim.core_schemas import ENTERPRISE_URN, USER_TYPE, USER_URN
 from scimd.scim.errors import ScimError
@@ -42,7 +39,7 @@ from scimd.store import groups as group_store
 from scimd.store import migrate
 from scimd.store import tables as t
 from scimd.store.common import new_id
-from scimd.store.db import Database, connect, normalize_url
+from scimd.store.db import Database, connect
 from scimd.store.filter_sql import FilterCompiler
 from scimd.store.records import UserRecord
 from scimd.store.tenants import create_tenant
@@ -64,34 +61,13 @@ def prop_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def prop_postgresql() -> Iterator[Database]:
-    """A database of its own on the server of ``SCIMD_TEST_POSTGRES_URL``, dropped at the end."""
-    url = os.environ.get("SCIMD_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("SCIMD_TEST_POSTGRES_URL is not set")
-    admin = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
-    try:
-        admin_conn = admin.connect()
-    except OperationalError as exc:
-        admin.dispose()
-        if IN_CI:
-            pytest.fail(f"CI=true and SCIMD_TEST_POSTGRES_URL is unreachable: {exc}",
-                        pytrace=False)
-        pytest.skip(f"PostgreSQL at SCIMD_TEST_POSTGRES_URL is unreachable: {exc}")
-    name = f"scimd_prop_{secrets.token_hex(6)}"
-    admin_conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db = None
-    try:
-        target = make_url(normalize_url(url)).set(database=name)
-        db = connect(target.render_as_string(hide_password=False), pool_size=2)
-        migrate.upgrade(db)
-        yield db
-    finally:
-        if db is not None:
-            db.dispose()
-        admin_conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin_conn.close()
-        admin.dispose()
+def prop_postgresql(postgresql_url: str) -> Iterator[Database]:
+    """The session's PostgreSQL database of tests/conftest.py (created and dropped per run;
+    unreachable: skipped locally, a failure with CI=true)."""
+    db = connect(postgresql_url, pool_size=2)
+    migrate.upgrade(db)
+    yield db
+    db.dispose()
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql",
@@ -597,9 +573,6 @@ def agree(db: Database, users: list[dict], text: str, *, prepare: bool = True) -
     assert sql == memory, f"filter {text!r}: SQL selects {sql}, memory selects {memory}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "SQL: 'ne null' on a sub-attribute of a multi-valued attribute also matches users "
-    "without any value (filter_sql._comparison sets empty_matches for operand None)"))
 @pytest.mark.parametrize("text", ["emails.type ne null", "emails.value ne null",
                                   "phoneNumbers.value ne null", "groups.value ne null"])
 def test_multi_valued_ne_null(prop_db: Database, text: str) -> None:
@@ -614,9 +587,6 @@ def test_multi_valued_ne_null(prop_db: Database, text: str) -> None:
                      "phoneNumbers": [{"value": "+1 555", "type": "work"}]}], text)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "SQL reads emails.primary from user_emails.primary (NOT NULL, default false); memory "
-    "treats a missing primary as absent"))
 @pytest.mark.parametrize("text", ["emails[primary eq false]", "emails.primary eq false",
                                   "emails[primary pr]", "not (emails[primary ne false])"])
 def test_email_without_primary(prop_db: Database, text: str) -> None:
@@ -631,36 +601,27 @@ def test_email_without_primary(prop_db: Database, text: str) -> None:
         {"value": "a@example.com", "type": "work"}]}, USER_TYPE)], text)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "SQL reads the users.active column, set to true when attrs have no active; memory "
-    "reads attrs, where a PATCH remove of active left nothing"))
-@pytest.mark.parametrize("text", ["active eq true", "active pr", "not (active ne true)"])
-def test_user_without_active(prop_db: Database, text: str) -> None:
-    """RFC 7644 §3.4.2.2 (``pr``, ``eq``) over a user whose ``active`` was removed.
+def test_active_and_email_values_are_never_left_unassigned() -> None:
+    """The two stored states on which SQL and memory could differ cannot be produced:
+    removing ``active`` keeps its value (a user is never "neither active nor inactive"),
+    and removing an email's ``value`` removes the email (RFC 7643 §2.4)."""
+    from scimd.directory.policy import RFC, UserWrite
+    from scimd.scim.patch import PatchEngine
 
-    ``PATCH {"op": "remove", "path": "active"}`` (RFC 7644 §3.5.2.2) stores
-    ``{"userName": "u"}``; store.users derives ``active = attrs.get("active", True)``.
-    ``active eq true`` then selects the user in SQL but not in memory. Memory agrees
-    with the stored representation (no ``active``), so memory is right unless the
-    server means missing ``active`` to be true, in which case attrs should say so.
-    """
-    agree(prop_db, [{"userName": "u"}], text, prepare=False)
+    attrs = {"userName": "u", "active": False,
+             "emails": [{"value": "u@example.com", "type": "work", "primary": True}]}
+    result = PatchEngine(USER_TYPE, attrs, resource_id="U1").run([
+        ("remove", "active", None), ("remove", 'emails[type eq "work"].value', None)])
+    assert "emails" not in result.attrs
+    stored = RFC.prepare_user(None, None, result.attrs,  # type: ignore[arg-type]
+                              _Old(active=False), UserWrite("patch"))
+    assert stored["active"] is False
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "user_emails has no row for an email without a string value, so SQL never sees it"))
-@pytest.mark.parametrize("text", ['emails[type eq "work"]', 'emails.type eq "work"',
-                                  "emails.primary eq true", "emails pr"])
-def test_email_without_value(prop_db: Database, text: str) -> None:
-    """RFC 7644 §3.4.2.2 over an email element that has no ``value``.
-
-    ``PATCH {"op": "remove", "path": "emails[type eq \\"work\\"].value"}`` (RFC 7644
-    §3.5.2.2) leaves ``{"type": "work", "primary": true}`` in ``emails``;
-    store.users._write_emails skips it, so SQL answers as if the element did not
-    exist. Memory (which sees the stored element) is right.
-    """
-    agree(prop_db, [{"userName": "u", "active": True,
-                     "emails": [{"type": "work", "primary": True}]}], text, prepare=False)
+class _Old:
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.attrs: dict = {}
 
 
 @pytest.mark.parametrize(("value", "text"), [

@@ -100,10 +100,8 @@ class SlackPolicy(Policy):
         attrs.setdefault("timezone", rules.DEFAULT_TIMEZONE)
         self._manager(attrs)
         self._guest(tenant, attrs, old, write)
-        if old is None and "active" not in attrs:
-            attrs["active"] = True
-        if write.kind == "replace" and old is not None and "active" not in attrs:
-            attrs["active"] = old.active
+        if "active" not in attrs:  # never unassigned: a removed active keeps its value
+            attrs["active"] = old.active if old is not None else True
         if attrs.get("active") is False and (old is None or old.active):
             self._check_deactivation(old)
         rules.check_lengths(attrs)

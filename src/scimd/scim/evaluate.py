@@ -60,7 +60,7 @@ def matches(node: FilterNode, body: dict, rtype: ResourceType,
             container = body.get(res.container_key, {}) if res.container_key else body
             return isinstance(container, dict) and is_present(container.get(res.attr.name))
         values = [body.get(res.sub.name)] if parent else attribute_values(body, res)
-        return any(is_present(v) for v in values)
+        return any(is_present(stored_operand(res.leaf, v)) for v in values)
     if isinstance(node, Comparison):
         res = resolve(rtype, node.attr_path, parent=parent)
         leaf = res.leaf
@@ -68,7 +68,7 @@ def matches(node: FilterNode, body: dict, rtype: ResourceType,
             leaf = res.attr.sub("value") or leaf  # emails co "x" compares each value
         operand = filter_operand(leaf, node.op, node.value)
         values = [body.get(res.sub.name)] if parent else attribute_values(body, res)
-        if not values:
-            values = [None]
+        if not values:  # no value at all: unassigned, whatever a sub-attribute's default
+            return compare(node.op, None, operand)
         return any(compare(node.op, stored_operand(leaf, v), operand) for v in values)
     raise TypeError(f"unexpected filter node {node!r}")

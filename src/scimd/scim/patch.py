@@ -128,7 +128,11 @@ class PatchEngine:
             for attr in schema.attributes:
                 value = container.get(attr.name)
                 if attr.multi_valued and isinstance(value, list):
-                    value = [v for v in value if v not in ({}, None)]
+                    # An entry whose value was removed is gone (RFC 7643 §2.4: "value" is
+                    # what a multi-valued entry is).
+                    keyed = attr.sub("value") is not None
+                    value = [v for v in value if v not in ({}, None)
+                             and not (keyed and isinstance(v, dict) and "value" not in v)]
                     if sum(1 for v in value if isinstance(v, dict)
                            and v.get("primary") is True) > 1:
                         raise invalid_value(f"Only one of the {attr.name} may be primary.")

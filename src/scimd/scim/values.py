@@ -103,7 +103,8 @@ def filter_operand(attr: Attribute, op: CompareOperator, value: Any) -> Any:
 def stored_operand(attr: Attribute, value: Any) -> Any:
     """Bring a stored value into the comparison form of :func:`filter_operand`."""
     if value is None:
-        return None
+        # "If not specified, the value of primary SHALL be assumed to be false" (RFC 7643 §2.4)
+        return False if attr.name == "primary" and attr.type is AttrType.BOOLEAN else None
     if attr.type in TEXT_TYPES:
         return fold(value, attr) if isinstance(value, str) else None
     if attr.type is AttrType.BOOLEAN:

@@ -275,7 +275,9 @@ class FilterCompiler:
             if sub is None:
                 raise invalid_filter(f"{res} cannot be compared.")
             operand = filter_operand(sub, op, value)
-            empty_matches = operand is None or op is CompareOperator.ne
+            # An attribute with no values is unassigned (RFC 7643 §2.5): only "ne x" and
+            # "eq null" hold for it, as in the evaluator.
+            empty_matches = op is (CompareOperator.eq if operand is None else CompareOperator.ne)
             return self._collection(
                 res, lambda scope: self._leaf(scope.fields(sub), sub, op, operand),
                 empty_matches=empty_matches)
@@ -391,10 +393,9 @@ class FilterCompiler:
         elif res.container_key is None and res.attr.name in ("groups", "members"):
             hit, any_row = self._membership(res, build)
         elif res.attr.multi_valued:
-            elems = self.d.elements(self.table.c.attrs, self._keys(res)[:len(self._keys(res))])
+            elems = self.d.elements(self.table.c.attrs, self._keys(res))
             value = elems.c.value
-            scope = ElementScope(lambda sub: Field(
-                self.d.json_value(value, [sub.name], sub.type), sub.type, json=True))
+            scope = ElementScope(lambda sub: self._element_field(value, sub))
             hit = select(literal(1)).select_from(elems).where(build(scope)).exists()
             any_row = select(literal(1)).select_from(elems).exists()
         else:  # one complex value: name[givenName eq "x"]
@@ -419,6 +420,14 @@ class FilterCompiler:
             m.outerjoin(u, u.c.pk == m.c.user_pk).outerjoin(child, child.c.pk == m.c.child_pk)
         ).where(m.c.group_pk == t.groups.c.pk)
         return base.where(build(scope)).exists(), base.exists()
+
+    def _element_field(self, element: Expr, sub: Attribute) -> Field:
+        """A sub-attribute of a JSON element; a missing ``primary`` is false (RFC 7643 §2.4)."""
+        expr = self.d.json_value(element, [sub.name], sub.type)
+        if sub.name == "primary" and sub.type is AttrType.BOOLEAN:
+            return Field(func.coalesce(expr, self.d.bool_literal(False, json=True)),
+                         AttrType.BOOLEAN, json=True, nullable=False)
+        return Field(expr, sub.type, json=True)
 
     def _scoped(self, node: FilterNode, parent: Resolved, scope: ElementScope) -> Cond:
         """Compile the filter inside a value path against one element."""
