@@ -56,6 +56,11 @@ def check(conn: Connection, tenant: Tenant, settings: GuardSettings) -> str | No
     if tripped(conn, tenant.pk):
         return "tripped"
     since = (datetime.now(UTC) - timedelta(seconds=settings.window)).strftime(DATETIME_FORMAT)
+    g = t.guard_trips
+    released = conn.execute(select(func.max(g.c.released_at)).where(
+        g.c.tenant_pk == tenant.pk)).scalar_one()
+    if released is not None and released > since:
+        since = released  # a release starts the count afresh: the operator has looked
     done = audit.count_since(conn, tenant.pk, audit.DEACTIVATIONS, since)
     if done + 1 > threshold(conn, tenant.pk, settings):
         return "trip"

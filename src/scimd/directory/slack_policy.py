@@ -119,10 +119,19 @@ class SlackPolicy(Policy):
                 raw is None or raw.lower() == old.attrs.get("userName")) \
                 and nick.lower() != old.attrs.get("userName"):
             raw = nick  # only nickName changed: the username follows it
+        from_nick = False
         if raw is None and nick is not None and (
                 old is None or nick != old.attrs.get("nickName")):
-            raw = nick  # only nickName given: it names the user
-        name = rules.username(raw, creating=old is None, user_id=old.id if old else None)
+            raw, from_nick = nick, True  # only nickName given: it names the user
+        elif old is not None and raw == nick and nick is not None \
+                and raw.lower() != old.attrs.get("userName"):
+            from_nick = "userName" not in attrs
+        try:
+            name = rules.username(raw, creating=old is None, user_id=old.id if old else None)
+        except ScimError as exc:
+            if from_nick and exc.code in ("long_username", "username_too_long"):
+                exc.code = "long_nickname"  # spec §3.2: the error names the field sent
+            raise
         attrs["userName"] = attrs["nickName"] = name
 
     def _name(self, attrs: dict, old: UserRecord | None, write: UserWrite) -> None:
@@ -176,6 +185,8 @@ class SlackPolicy(Policy):
         """Multi-channel guests (spec §3.2, §3.6, §6.1): Enterprise only, ``type`` multi."""
         ext = attrs.get(GUEST_URN)
         was_guest = old is not None and old.role == GUEST_ROLE
+        if old is not None and ext is not None and ext == old.attrs.get(GUEST_URN):
+            return  # unchanged: no conversion, whatever kind of guest
         if ext is not None:
             if ext.get("type") != "multi":
                 raise ScimError(400, "invalid_request_payload",
@@ -287,6 +298,11 @@ def _check_patch_value(path: str | None, value: Any) -> None:
         _check_guest(value)
 
 
+GUEST_TYPES = {"multi_channel_guest": "multi", "single_channel_guest": "single"}
+"""The guest extension's ``type`` of each guest role (single-channel guests are made by
+administrators, never over SCIM: spec §3.6)."""
+
+
 def _truthy(value: Any) -> bool:
     flag = coerce_boolean(value)
     if flag is not None:
@@ -309,11 +325,9 @@ def _slack_leaf(node: FilterNode, parent: AttrPath | None) -> FilterNode:
             wanted = _truthy(node.value)
             if node.op is CompareOperator.ne:
                 wanted = not wanted
-            if name == "restricted":
-                guest = Present(AttrPath("type", uri=GUEST_URN))
-                return guest if wanted else Not(guest)
-            nobody = Comparison(AttrPath("id"), CompareOperator.eq, "")
-            return nobody if wanted else Not(nobody)
+            kind = "multi" if name == "restricted" else "single"
+            guest = Comparison(AttrPath("type", uri=GUEST_URN), CompareOperator.eq, kind)
+            return guest if wanted else Not(guest)
     in_emails = (parent is not None and parent.attr.lower() == "emails"
                  and path.attr.lower() == "type") or (
         parent is None and name == "emails" and (path.sub_attr or "").lower() == "type")

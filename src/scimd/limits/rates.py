@@ -54,10 +54,11 @@ SLACK_BUCKETS: dict[str, Bucket] = {
 }
 
 
-def buckets_for(method: str, resource: str | None, has_id: bool) -> list[str]:
+def buckets_for(method: str, resource: str | None, has_id: bool,
+                search: bool = False) -> list[str]:
     """The buckets a request counts against (spec §8): the org-wide read or write bucket,
-    and for single-resource endpoints the endpoint's own."""
-    if method in ("GET", "HEAD"):
+    and for single-resource endpoints the endpoint's own. A ``POST .search`` is a read."""
+    if method in ("GET", "HEAD") or search:
         names = ["reads"]
         if resource and has_id:
             names.append(f"{resource}_get")

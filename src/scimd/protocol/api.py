@@ -133,8 +133,9 @@ class ScimApi:
         if self.s.rates is not None:
             parts = request.url.path[len(self.prefix):].strip("/").split("/")
             resource = {"users": "user", "groups": "group"}.get(parts[0].lower())
-            has_id = len(parts) > 1 and parts[1] != ".search"
-            names = buckets_for(request.method, resource, has_id)
+            search = parts[-1] == ".search"
+            has_id = len(parts) > 1 and not search
+            names = buckets_for(request.method, resource, has_id, search)
             scope = str(principal.tenant.parent_pk or principal.tenant.pk)
             await run_in_threadpool(self.s.rates.check, scope, names)
         dry_run = request.headers.get(DRY_RUN, "").strip() in ("1", "true")

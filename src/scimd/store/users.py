@@ -196,9 +196,20 @@ def set_role(conn: Connection, tenant_pk: int, user_id: str, role: str) -> bool:
         conn.execute(update(t.users).where(t.users.c.tenant_pk == tenant_pk,
                                            t.users.c.role == "primary_owner")
                      .values(role="owner"))
-    result = conn.execute(update(t.users).where(
-        t.users.c.tenant_pk == tenant_pk, t.users.c.id == user_id).values(role=role))
-    return result.rowcount == 1
+    rec = get(conn, tenant_pk, user_id, for_update=True)
+    if rec is None:
+        return False
+    attrs = dict(rec.attrs)
+    kind = {"multi_channel_guest": "multi", "single_channel_guest": "single"}.get(role)
+    slack = conn.execute(select(t.tenants.c.dialect).where(
+        t.tenants.c.pk == tenant_pk)).scalar_one() == "slack"
+    if slack and kind:  # a guest shows in the guest extension (spec §3.2, §5.3 restricted)
+        attrs[GUEST_URN] = {**(attrs.get(GUEST_URN) or {}), "type": kind}
+    elif slack:
+        attrs.pop(GUEST_URN, None)
+    conn.execute(update(t.users).where(t.users.c.pk == rec.pk).values(
+        role=role, attrs=attrs, modified_at=now(), version=rec.version + 1))
+    return True
 
 
 def set_flags(conn: Connection, tenant_pk: int, user_id: str, *, is_bot: bool | None = None,
