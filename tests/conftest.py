@@ -162,7 +162,8 @@ def app(db: Database, database_url: str):
     # Requests that name no tenant answer in the server's default dialect; these tests
     # drive rfc tenants, so the default is rfc here (tests of the slack default make
     # their own app).
-    settings = Settings(database_url=database_url, default_dialect="rfc", rate_limits=False)
+    settings = Settings(database_url=database_url, default_dialect="rfc", rate_limits=False,
+                        webhooks=False)
     return create_app(settings, db)
 
 

@@ -201,3 +201,22 @@ channel_members = Table(
     Column("user_pk", Pk, ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True),
     Index(None, "user_pk"),
 )
+
+webhooks = Table(
+    "webhooks", metadata,
+    Column("pk", Pk, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("tenant_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("cursor", BigInteger, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Stamp, nullable=True),
+    Column("lease_until", Stamp, nullable=True),
+    Column("delivered", BigInteger, nullable=False, server_default="0"),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_delivered_at", Stamp, nullable=True),
+    Index(None, "tenant_pk"),
+)
