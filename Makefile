@@ -27,3 +27,10 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
+
+# `make bench` runs the full benchmark matrix, `make bench ARGS=--quick` a two-minute one
+# (bench/README.md).
+.PHONY: bench
+bench: $(STAMP)
+	sh bench/setup.sh
+	$(BIN)/python bench/run.py $(ARGS)

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -16,13 +18,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
+from scimd import observability
 from scimd.auth.tokens import authenticate
 from scimd.directory.groups import Groups
 from scimd.directory.policy import policy_for
 from scimd.directory.users import Users
 from scimd.limits.locks import locks_for
 from scimd.limits.rates import RateLimits, parse_overrides, storage_for
+from scimd.protocol import admin
 from scimd.protocol.api import ScimApi, Services, default_wire, wire_for
 from scimd.protocol.http import JsonResponse
 from scimd.scim.errors import ScimError
@@ -31,6 +36,7 @@ from scimd.store import migrate, tenants
 from scimd.store.db import Database, connect
 
 log = logging.getLogger("scimd")
+_OTHER_VERSION = re.compile(r"^/scim/v(?![12](?:/|$))[^/]*(?:/|$)")
 
 
 def prepare(settings: Settings, db: Database | None = None) -> tuple[Database, str | None]:
@@ -68,10 +74,17 @@ def error_response(request: Request, exc: ScimError, settings: Settings) -> Resp
         version = 1 if request.url.path.startswith("/scim/v1") else 2
         wire = default_wire(settings, version)
     headers = dict(exc.headers)
-    if exc.status == 429 and "Retry-After" not in headers:
-        headers["Retry-After"] = "1"
+    if exc.status == 429:
+        observability.rejected(exc.code)
+        if "Retry-After" not in headers:
+            headers["Retry-After"] = "1"
     return JsonResponse(wire.error(exc), exc.status, headers=headers,
                         media_type=wire.media_type)
+
+
+def _guard_tripped(tenant) -> None:
+    """Count a guard trip in the metrics."""
+    observability.guard_tripped(tenant.id)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
@@ -84,7 +97,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                                            settings.rate_limit_window),
                            storage_for(settings.redis_url, settings.redis_prefix))
     locks = locks_for(settings.redis_url, settings.redis_prefix)
-    services = Services(settings, database, Users(database), Groups(database), rates, locks)
+    users = Users(database, settings.guard_settings, on_trip=_guard_tripped)
+    services = Services(settings, database, users, Groups(database), rates, locks)
     v1, v2 = ScimApi(services, 1), ScimApi(services, 2)
 
     async def healthz(_request: Request) -> Response:
@@ -107,6 +121,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if exc.status_code == 405:
             err = ScimError(405, "method_not_allowed", "Method not allowed.",
                             headers=dict(exc.headers or {}))
+        elif exc.status_code == 404 and _OTHER_VERSION.match(request.url.path):
+            err = ScimError(404, "unsupported_version", "SCIM versions are v1 and v2.")
         elif exc.status_code == 404:
             err = ScimError(404, "bad_endpoint", f"No endpoint at {request.url.path}.")
         else:
@@ -121,15 +137,33 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        dispatcher = None
+        if settings.webhooks:  # deliver webhooks from every server process (leased rows)
+            from scimd.webhooks import Dispatcher
+
+            dispatcher = Dispatcher(database)
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            dispatcher.stop()
+        observability.worker_exiting()
         if owned:
             database.dispose()
 
-    app = Starlette(
+    def render_error(request: Request, exc: ScimError) -> Response:
+        return error_response(request, exc, settings)
+
+    operations = [Route("/healthz", healthz), Route("/readyz", observability.readiness(database))]
+    if settings.metrics != "off":
+        operations.append(Route("/metrics", observability.metrics_endpoint(
+            settings.metrics, database, render_error)))
+    app = _ObservedStarlette(
+        lambda inner: observability.ObservabilityMiddleware(inner, settings, render_error),
         routes=[
-            Route("/healthz", healthz),
+            *operations,
             Mount("/scim/v1", routes=v1.routes()),
             Mount("/scim/v2", routes=v2.routes()),
+            Mount("/admin/v1", routes=admin.routes(database, v2.client)),
         ],
         exception_handlers={ScimError: on_scim_error, HTTPException: on_http_error,
                             Exception: on_crash},
@@ -137,6 +171,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.services = services
     return app
+
+
+class _ObservedStarlette(Starlette):
+    """Starlette with :class:`~scimd.observability.ObservabilityMiddleware` outermost, around
+    the error middleware, so that a crash's 500 is counted, logged and carries its request id."""
+
+    def __init__(self, outermost: Callable[[ASGIApp], ASGIApp], **kw: Any) -> None:
+        self._outermost = outermost
+        super().__init__(**kw)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._outermost(super().build_middleware_stack())
 
 
 def factory() -> Starlette:

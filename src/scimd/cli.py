@@ -35,6 +35,11 @@ channel_app = typer.Typer(help="Channels (their names share a namespace with use
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(idp_app, name="idp-group")
 app.add_typer(channel_app, name="channel")
+guard_app = typer.Typer(help="The mass-deprovision guard.", no_args_is_help=True)
+app.add_typer(guard_app, name="guard")
+webhook_app = typer.Typer(help="Webhooks: the audit log delivered as signed JSON.",
+                          no_args_is_help=True)
+app.add_typer(webhook_app, name="webhook")
 console = Console(stderr=True)
 JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 
@@ -87,27 +92,52 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
+    ssl_certfile: str = typer.Option(None, envvar="SCIMD_SSL_CERTFILE",
+                                     help="Serve HTTPS with this PEM certificate (chain)."),
+    ssl_keyfile: str = typer.Option(None, envvar="SCIMD_SSL_KEYFILE",
+                                    help="The PEM private key of --ssl-certfile."),
 ) -> None:
     """Start the server (migrating a SQLite database first)."""
+    import signal
+
     import uvicorn
 
+    from scimd.ops.multiprocess import reset_metrics_dir
+
+    reset_metrics_dir()  # before any metric exists in this process (PROMETHEUS_MULTIPROC_DIR)
     from scimd.app import prepare
+    from scimd.observability import log_config
 
     settings = Settings.from_env()
     if workers > 1 and settings.rate_limits and not settings.redis_url:
         fail("--workers above 1 needs SCIMD_REDIS_URL (each process would count the rate "
              "limits on its own, multiplying them) or SCIMD_RATE_LIMITS=off.")
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        fail("--ssl-certfile and --ssl-keyfile go together.")
+    for path in (ssl_certfile, ssl_keyfile):
+        if path is not None and not os.path.isfile(path):
+            fail(f"no such file: {path}")
+
+    def stopped(_signum: int, _frame: object) -> None:
+        # uvicorn finishes in-flight requests, then raises the signal again: exit 0 then
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stopped)
     db, token = prepare(settings)
     db.dispose()
     if token:
         console.print("[bold green]Created the default tenant.[/] Its admin token "
                       "(shown once, keep it safe):")
         print(token, flush=True)
-    console.print(f"scimd listening on http://{host}:{port} "
+    scheme = "https" if ssl_certfile else "http"
+    console.print(f"scimd listening on {scheme}://{host}:{port} "
                   "(SCIM 2.0 at /scim/v2, SCIM 1.1 at /scim/v1)")
     uvicorn.run("scimd.app:factory", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level, access_log=False,
-                proxy_headers=False, server_header=False)
+                log_level=settings.log_level, log_config=log_config(settings), access_log=False,
+                proxy_headers=False, server_header=False,
+                timeout_graceful_shutdown=settings.shutdown_grace,
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
 @app.command("migrate")
@@ -540,6 +570,173 @@ def channel_join(channel_id: str = typer.Argument(..., help="Channel id (C…)."
                 fail(f"no channel {channel_id}")
     emit({"channel_id": channel_id, "user_id": user_id}, as_json,
          f"{user_id} joined {channel_id}")
+
+
+# -- safety: audit, guard, restore ------------------------------------------------------
+
+
+def _since(text: str | None) -> str | None:
+    """An ISO 8601 moment (or ``10m``, ``2h``, ``1d`` ago) in the stored form."""
+    from datetime import UTC, datetime, timedelta
+
+    from scimd.scim.values import DATETIME_FORMAT, format_datetime, parse_datetime
+
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[:-1].isdigit() and text[-1] in units:
+        moment = datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+        return moment.strftime(DATETIME_FORMAT)
+    try:
+        return format_datetime(parse_datetime(text))
+    except ValueError:
+        fail(f"--since takes an ISO 8601 time or an age such as 30m, not {text!r}")
+        raise
+
+
+@app.command("audit")
+def audit_command(
+    tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+    user_id: str = typer.Option(None, "--user", help="Only events of this user or group."),
+    since: str = typer.Option(None, help="From this time (ISO 8601) or age (30m, 2h, 1d)."),
+    follow: bool = typer.Option(False, "--follow", help="Keep printing new events."),
+    as_json: bool = JSON,
+) -> None:
+    """Print the audit log: every change made through SCIM or the CLI."""
+    import time
+
+    from scimd.store import audit
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        after, start = 0, _since(since)
+        while True:
+            with db.read() as conn:
+                rows = audit.events(conn, tenant.pk, after=after, resource_id=user_id,
+                                    since=start, limit=1000)
+            for row in rows:
+                if as_json:
+                    print(json.dumps(row, sort_keys=True), flush=True)
+                else:
+                    who = row["actor"]["user_id"] or row["actor"]["kind"]
+                    print(f"{row['time']}  {row['action']:<28} {row['resource']['id']:<12} "
+                          f"by {who}", flush=True)
+                after = int(row["id"])
+            if not follow:
+                if len(rows) < 1000:
+                    break
+                continue
+            if not rows:
+                time.sleep(1)
+
+
+@guard_app.command("release")
+def guard_release(tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+                  as_json: bool = JSON) -> None:
+    """Release a tripped mass-deprovision guard: deactivations are accepted again."""
+    from scimd.directory import guard
+    from scimd.store import audit
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.write() as conn:
+            released = guard.release(conn, tenant.pk)
+            if released:
+                from scimd.store.records import CLI
+
+                audit.record(conn, tenant.pk, "deprovision_guard_released", "Tenant",
+                             tenant.id, None, CLI)
+    emit({"tenant_id": tenant.id, "released": released}, as_json,
+         "guard released" if released else "the guard was not tripped")
+
+
+@guard_app.command("status")
+def guard_status(tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+                 as_json: bool = JSON) -> None:
+    """Whether the tenant's guard is tripped."""
+    from scimd.directory import guard
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.read() as conn:
+            tripped = guard.tripped(conn, tenant.pk)
+    emit({"tenant_id": tenant.id, "tripped": tripped}, as_json,
+         "tripped" if tripped else "not tripped")
+
+
+@user_app.command("restore")
+def user_restore(
+    since: str = typer.Option(..., help="Deactivations from this time (ISO 8601) or age."),
+    tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = JSON,
+) -> None:
+    """Reactivate users deactivated since a moment and put back their groups and
+    workspaces, from the audit log. Prints the plan and asks first."""
+    from scimd.directory import restore
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        todo = restore.plan(db, tenant, _since(since) or "")
+        for entry in todo:
+            what = "cannot be restored" if entry.deleted else (
+                f"reactivate; groups: {', '.join(entry.groups) or '-'}; "
+                f"workspaces: {', '.join(entry.workspaces) or '-'}")
+            console.print(f"{entry.user_id}: {what}" + (f" ({entry.note})" if entry.note
+                                                        else ""))
+        if not any(not e.deleted for e in todo):
+            emit({"restored": []}, as_json, "nothing to restore")
+            return
+        if not yes and not typer.confirm("Restore these users?"):
+            fail("nothing restored")
+        done = restore.apply(db, tenant, todo)
+    emit({"restored": done}, as_json, f"restored {len(done)} user(s)")
+
+
+@webhook_app.command("add")
+def webhook_add(url: str = typer.Option(..., help="Where events are POSTed."),
+                tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+                as_json: bool = JSON) -> None:
+    """Deliver the tenant's events to URL from now on; prints the signing secret once."""
+    from scimd import webhooks
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        try:
+            with db.write() as conn:
+                hook_id, secret = webhooks.add(conn, tenant.pk, url)
+        except ValueError as exc:
+            fail(str(exc))
+    emit({"webhook_id": hook_id, "secret": secret}, as_json,
+         f"webhook {hook_id}; signing secret (shown once): {secret}")
+
+
+@webhook_app.command("status")
+def webhook_status(tenant_id: str = typer.Option(None, "--tenant", help="Tenant id."),
+                   as_json: bool = JSON) -> None:
+    """Delivery state of the tenant's webhooks."""
+    from scimd import webhooks
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with db.read() as conn:
+            rows = webhooks.status(conn, tenant.pk)
+    emit(rows, as_json, "\n".join(
+        f"{r['id']}  {r['url']}  delivered={r['delivered']} pending={r['pending']} "
+        f"attempts={r['attempts']} last={r['last_status']} {r['last_error'] or ''}"
+        for r in rows) or "no webhooks")
+
+
+@webhook_app.command("remove")
+def webhook_remove(webhook_id: str = typer.Argument(..., help="Webhook id."),
+                   as_json: bool = JSON) -> None:
+    """Stop delivering to a webhook."""
+    from scimd import webhooks
+
+    with database() as db, db.write() as conn:
+        if not webhooks.remove(conn, webhook_id):
+            fail(f"no webhook {webhook_id}")
+    emit({"removed": webhook_id}, as_json, f"removed {webhook_id}")
 
 
 def main() -> None:

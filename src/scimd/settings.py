@@ -57,6 +57,8 @@ class Settings:
     """``SCIMD_METRICS``: ``on`` (open), ``off`` (no ``/metrics``) or ``token:<secret>``."""
     access_log: bool = True
     """One JSON line per request on stdout (``SCIMD_ACCESS_LOG=off`` to silence it)."""
+    webhooks: bool = True
+    """Deliver webhooks from this process (``SCIMD_WEBHOOKS=off`` leaves it to others)."""
     deprovision_guard: bool = True
     """The mass-deprovision guard (``SCIMD_DEPROVISION_GUARD=off`` disables it)."""
     guard_window: float = 600.0
@@ -93,6 +95,8 @@ class Settings:
             shutdown_grace=float(_env("SCIMD_SHUTDOWN_GRACE", "20") or 0),
             metrics=_env("SCIMD_METRICS", "on") or "on",
             access_log=(_env("SCIMD_ACCESS_LOG", "on") or "on").lower()
+            not in ("off", "0", "false", "no"),
+            webhooks=(_env("SCIMD_WEBHOOKS", "on") or "on").lower()
             not in ("off", "0", "false", "no"),
             deprovision_guard=(_env("SCIMD_DEPROVISION_GUARD", "on") or "on").lower()
             not in ("off", "0", "false", "no"),

@@ -49,8 +49,8 @@ class Policy:
     def prepare_user(self, conn: Connection, tenant: Tenant, attrs: dict,
                      old: UserRecord | None, write: UserWrite) -> dict:
         """Apply the dialect's rules to a user about to be written; may raise ScimError."""
-        if "active" not in attrs:  # never unassigned: a removed active keeps its value
-            attrs["active"] = old.active if old is not None else True
+        if old is None and "active" not in attrs:
+            attrs["active"] = True  # a new user is active unless it says otherwise
         return attrs
 
     def prepare_group(self, conn: Connection, tenant: Tenant, attrs: dict) -> dict:

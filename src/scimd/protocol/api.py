@@ -118,6 +118,7 @@ class ScimApi:
             if exc.dialect:
                 request.state.wire = wire_for(policy_named(exc.dialect), self.version)
             raise
+        request.state.principal = principal  # for the access log
         policy = policy_for(principal.tenant)
         wire = wire_for(policy, self.version)
         request.state.wire = wire

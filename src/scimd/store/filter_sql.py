@@ -376,8 +376,6 @@ class FilterCompiler:
             if name == "displayName":
                 return Field(c.display_name_lower, AttrType.STRING, folded=True,
                              nullable=self.is_user)
-            if name == "active" and self.is_user:
-                return Field(c.active, AttrType.BOOLEAN, nullable=False)
         leaf = res.leaf
         return Field(self.d.json_value(c.attrs, self._keys(res), leaf.type), leaf.type,
                      json=True)

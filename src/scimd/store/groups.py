@@ -138,10 +138,10 @@ def add_members(conn: Connection, group_pk: int, user_pks: Sequence[int],
     """Add members; ones already present are left as they are. Answers the user and group
     keys really added (one indexed look-up per batch, whatever the group's size)."""
     m = t.memberships
-    new_users = [p for p in dict.fromkeys(user_pks)
-                 if p not in _present(conn, group_pk, m.c.user_pk, list(user_pks))]
-    new_children = [p for p in dict.fromkeys(child_pks)
-                    if p not in _present(conn, group_pk, m.c.child_pk, list(child_pks))]
+    present_users = _present(conn, group_pk, m.c.user_pk, list(user_pks))
+    present_children = _present(conn, group_pk, m.c.child_pk, list(child_pks))
+    new_users = [p for p in dict.fromkeys(user_pks) if p not in present_users]
+    new_children = [p for p in dict.fromkeys(child_pks) if p not in present_children]
     rows = [{"group_pk": group_pk, "user_pk": pk, "child_pk": None} for pk in new_users]
     rows += [{"group_pk": group_pk, "user_pk": None, "child_pk": pk} for pk in new_children]
     for start in range(0, len(rows), CHUNK):

@@ -1,0 +1,430 @@
+"""Operations: metrics, access log, request ids, body and time limits, health (docs/operations.md).
+
+:class:`ObservabilityMiddleware` wraps the whole application (outside Starlette's
+error middleware, so even a crash's 500 carries its ``X-Request-Id`` and is
+counted). Per request it:
+
+* takes the client's ``X-Request-Id`` (sanitised, at most 128 characters) or makes
+  one, and puts it on the response and in ``request.state.request_id``;
+* answers ``413 request_too_large`` when ``Content-Length`` is over
+  ``SCIMD_MAX_BODY_BYTES``, before the application runs, and stops a body without
+  a length as soon as the bytes received pass the limit;
+* answers ``503 request_timeout`` when the response has not started within
+  ``SCIMD_REQUEST_TIMEOUT`` seconds, and cancels the handler (work already handed
+  to a database thread finishes in that thread: a timed-out write may still commit);
+* counts the request in Prometheus metrics by route *template* and status, and
+  writes one JSON line to the ``scimd.access`` logger.
+
+Other modules report events through :func:`guard_tripped` and :func:`rejected`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import orjson
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from scimd.auth.addresses import client_address
+from scimd.auth.tokens import bearer
+from scimd.ops.multiprocess import metrics_dir
+from scimd.scim.errors import ScimError
+from scimd.settings import Settings
+from scimd.store.db import Database
+
+log = logging.getLogger("scimd")
+access_log = logging.getLogger("scimd.access")
+
+MULTIPROCESS = metrics_dir() is not None
+"""Whether prometheus-client writes values to ``PROMETHEUS_MULTIPROC_DIR`` (read at import,
+as prometheus-client itself does)."""
+
+UNMATCHED = "unmatched"
+"""The route label of a request no route matched (raw paths are never labels)."""
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+MAX_REQUEST_ID = 128
+_REQUEST_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._:/+=@-]")
+READY_TIMEOUT = 3.0
+"""Seconds ``/readyz`` waits for the database before answering 503."""
+
+# -- metrics ---------------------------------------------------------------------------
+
+REQUESTS = Counter("scimd_http_requests", "HTTP requests answered, by route template and status.",
+                   ("method", "route", "status"))
+LATENCY = Histogram("scimd_http_request_duration_seconds",
+                    "Time from the request to the end of its answer, by route template.",
+                    ("method", "route"),
+                    buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
+IN_PROGRESS = Gauge("scimd_http_requests_in_progress", "Requests being answered.",
+                    multiprocess_mode="livesum")
+REJECTIONS = Counter("scimd_rate_limit_rejections",
+                     "429 answers: too_many_requests (rate limits) and resource_locked (a write "
+                     "to a resource being written).", ("code",))
+GUARD_TRIPS = Counter("scimd_deprovision_guard_trips",
+                      "Times the deprovisioning guard tripped and stopped deactivations.",
+                      ("tenant",))
+TIMEOUTS = Counter("scimd_request_timeouts", "Requests answered 503 after SCIMD_REQUEST_TIMEOUT.")
+TOO_LARGE = Counter("scimd_request_body_too_large",
+                    "Requests answered 413 for a body over SCIMD_MAX_BODY_BYTES.")
+POOL_CHECKED_OUT = Gauge("scimd_db_pool_checked_out",
+                         "Database connections in use (summed over processes).",
+                         multiprocess_mode="livesum")
+POOL_SIZE = Gauge("scimd_db_pool_size",
+                  "Database connections kept open per pool (SCIMD_POOL_SIZE; as many more may "
+                  "open on overflow), summed over processes.", multiprocess_mode="livesum")
+for _code in ("too_many_requests", "resource_locked"):  # show both series from the start
+    REJECTIONS.labels(_code)
+
+
+def guard_tripped(tenant_id: str) -> None:
+    """Count one trip of the deprovisioning guard of a tenant (its public id)."""
+    GUARD_TRIPS.labels(tenant_id).inc()
+
+
+def rejected(code: str) -> None:
+    """Count a 429 answer (``too_many_requests`` or ``resource_locked``)."""
+    REJECTIONS.labels(code).inc()
+
+
+def observe_pool(db: Database) -> None:
+    """Set the pool gauges from the engine's pool (a SQLite memory pool has no size)."""
+    pool = db.engine.pool
+    size = getattr(pool, "size", None)
+    checked_out = getattr(pool, "checkedout", None)
+    POOL_SIZE.set(size() if callable(size) else 1)
+    POOL_CHECKED_OUT.set(checked_out() if callable(checked_out) else 0)
+
+
+def metrics_text() -> bytes:
+    """The Prometheus exposition of this process, or of every process in multiprocess mode."""
+    if MULTIPROCESS:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def worker_exiting() -> None:
+    """Drop this process's live gauges from the multiprocess directory (at shutdown)."""
+    if MULTIPROCESS:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())
+
+
+# -- route templates -------------------------------------------------------------------
+
+
+class RouteTemplates:
+    """``/scim/v2/Users/{id}`` for a request routed to that route, computed once per route."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            return UNMATCHED
+        hit = self._cache.get(id(route))
+        if hit is not None:
+            return hit[1]
+        template = self._template(scope, route)
+        self._cache[id(route)] = (route, template)  # the route is kept: its id stays unique
+        return template
+
+    @staticmethod
+    def _template(scope: Scope, route: Any) -> str:
+        path = getattr(route, "path", None)
+        if path is None or isinstance(route, Mount):  # a mount with no matching route: 404
+            return UNMATCHED
+        root = scope.get("root_path", "")
+        prefix = root[len(scope.get("app_root_path", "")):]
+        return (prefix + path).rstrip("/") or "/"
+
+
+# -- the middleware --------------------------------------------------------------------
+
+RenderError = Callable[[Request, ScimError], Response]
+
+
+def request_id_from(raw: bytes | None) -> str:
+    """The client's request id made safe for headers and logs, or a new one."""
+    if raw:
+        value = _REQUEST_ID_UNSAFE.sub("", raw[:4 * MAX_REQUEST_ID].decode("latin-1"))
+        if value:
+            return value[:MAX_REQUEST_ID]
+    return secrets.token_hex(16)
+
+
+def too_large(limit: int) -> ScimError:
+    return ScimError(413, "request_too_large",
+                     f"The request body is larger than {limit} bytes.")
+
+
+class _Exchange:
+    """What the middleware knows of one request while it is answered."""
+
+    __slots__ = ("cancel_scope", "deadline_task", "received", "started", "status", "timed_out")
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.started = False
+        self.timed_out = False
+        self.received = 0
+        self.cancel_scope: anyio.CancelScope | None = None
+        self.deadline_task: asyncio.Task[None] | None = None
+
+
+class ObservabilityMiddleware:
+    """See the module docstring."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, render_error: RenderError) -> None:
+        self.app = app
+        self.render_error = render_error
+        self.max_body = settings.max_body_bytes
+        self.timeout = settings.request_timeout
+        self.trusted = settings.trusted_networks
+        self.log_access = settings.access_log
+        self.routes = RouteTemplates()
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        raw_id = length = forwarded = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                raw_id = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"x-forwarded-for":
+                forwarded = value
+        request_id = request_id_from(raw_id)
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        ex = _Exchange()
+        limit = self.max_body
+
+        async def limited_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                ex.received += len(message.get("body", b""))
+                if ex.received > limit:
+                    TOO_LARGE.inc()
+                    raise too_large(limit)
+            return message
+
+        async def observed_send(message: Message) -> None:
+            if ex.timed_out:
+                return  # the deadline answered already
+            if message["type"] == "http.response.start":
+                ex.started = True
+                ex.status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
+            await send(message)
+
+        IN_PROGRESS.inc()
+        try:
+            if length is not None and _over(length, limit):
+                TOO_LARGE.inc()
+                await self._answer(scope, receive, send, ex, id_header, too_large(limit))
+            elif self.timeout > 0:
+                await self._run_with_deadline(scope, limited_receive, observed_send, send, ex,
+                                              id_header)
+            else:
+                await self.app(scope, limited_receive, observed_send)
+        finally:
+            IN_PROGRESS.dec()
+            self._record(scope, ex, time.perf_counter() - started_at, request_id, forwarded)
+
+    async def _run_with_deadline(self, scope: Scope, receive: Receive, send: Send,
+                                 raw_send: Send, ex: _Exchange,
+                                 id_header: tuple[bytes, bytes]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def deadline() -> None:
+            if ex.started:
+                return  # the answer is on its way: let it finish
+            ex.timed_out = True
+            TIMEOUTS.inc()
+            err = ScimError(503, "request_timeout",
+                            f"The request did not complete within {self.timeout:g} s.",
+                            headers={"Retry-After": "1"})
+            ex.deadline_task = loop.create_task(
+                self._answer(scope, receive, raw_send, ex, id_header, err))
+            if ex.cancel_scope is not None:
+                ex.cancel_scope.cancel()
+
+        handle = loop.call_later(self.timeout, deadline)
+        try:
+            with anyio.CancelScope() as ex.cancel_scope:
+                await self.app(scope, receive, send)
+        finally:
+            handle.cancel()
+            if ex.deadline_task is not None:
+                await ex.deadline_task
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange,
+                      id_header: tuple[bytes, bytes], err: ScimError) -> None:
+        """Send an error answer of the middleware's own (413, 503)."""
+        response = self.render_error(Request(scope), err)
+        response.raw_headers.append(id_header)
+        ex.started = True
+        ex.status = response.status_code
+        await response(scope, receive, send)
+
+    def _record(self, scope: Scope, ex: _Exchange, duration: float, request_id: str,
+                forwarded: bytes | None) -> None:
+        method = scope["method"]
+        if method not in METHODS:
+            method = "OTHER"
+        route = self.routes(scope)
+        status = ex.status or 500
+        key = (method, route, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = REQUESTS.labels(method, route, str(status))
+        counter.inc()
+        histogram = self._histograms.get(key[:2])
+        if histogram is None:
+            histogram = self._histograms[key[:2]] = LATENCY.labels(method, route)
+        histogram.observe(duration)
+        if self.log_access and access_log.isEnabledFor(logging.INFO):
+            access_log.info(self._line(scope, method, route, status, duration, request_id,
+                                       forwarded))
+
+    def _line(self, scope: Scope, method: str, route: str, status: int, duration: float,
+              request_id: str, forwarded: bytes | None) -> str:
+        peer = scope.get("client")
+        client = peer[0] if peer else None
+        if forwarded is not None and self.trusted:
+            client = client_address(client, forwarded.decode("latin-1"), self.trusted)
+        now = time.time()
+        return orjson.dumps({
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            + f".{int(now % 1 * 1000):03d}Z",
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "tenant_id": _tenant_id(scope.get("state")),
+            "client": client,
+        }).decode()
+
+
+def _over(length: bytes, limit: int) -> bool:
+    try:
+        return int(length) > limit
+    except ValueError:
+        return False  # the server refuses a malformed Content-Length itself
+
+
+def _tenant_id(state: dict[str, Any] | None) -> str | None:
+    """The request's tenant, when the handler recorded its principal (or the tenant id)."""
+    if not state:
+        return None
+    tenant_id = state.get("tenant_id")
+    if tenant_id is not None:
+        return str(tenant_id)
+    principal = state.get("principal")
+    tenant = getattr(principal, "tenant", None)
+    return getattr(tenant, "id", None)
+
+
+# -- endpoints -------------------------------------------------------------------------
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def readiness(db: Database) -> Endpoint:
+    """``GET /readyz``: 200 when the database answers ``SELECT 1`` within a few seconds."""
+    limiter: list[anyio.CapacityLimiter] = []
+
+    def ping() -> str | None:
+        try:
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return None
+        except Exception as exc:
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+    async def readyz(_request: Request) -> Response:
+        if not limiter:  # own threads: a hung database must not take the request threads
+            limiter.append(anyio.CapacityLimiter(2))
+        problem: str | None = "no answer within the time limit"
+        with anyio.move_on_after(READY_TIMEOUT):
+            problem = await anyio.to_thread.run_sync(ping, abandon_on_cancel=True,
+                                                     limiter=limiter[0])
+        if problem is None:
+            return PlainTextResponse("ready")
+        log.warning("not ready: the database does not answer (%s)", problem)
+        return PlainTextResponse("database unavailable", status_code=503)
+
+    return readyz
+
+
+def metrics_endpoint(mode: str, db: Database, render_error: RenderError) -> Endpoint:
+    """``GET /metrics``; ``mode`` is ``on`` or ``token:<secret>`` (``off`` has no route)."""
+    secret = mode.removeprefix("token:").encode() if mode.startswith("token:") else None
+
+    async def metrics(request: Request) -> Response:
+        if secret is not None:
+            supplied = bearer(request.headers.get("authorization"))
+            if supplied is None or not hmac.compare_digest(supplied.encode(), secret):
+                return render_error(request, ScimError(
+                    401, "invalid_authentication", "/metrics needs its bearer token.",
+                    headers={"WWW-Authenticate": 'Bearer realm="scimd-metrics"'}))
+        observe_pool(db)
+        return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
+
+
+# -- logging configuration for `scimd serve` --------------------------------------------
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging configuration plus ``scimd`` (stderr) and ``scimd.access`` (JSON
+    lines on stdout); uvicorn applies it in every worker process."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["scimd_access"] = {"format": "%(message)s"}
+    config["handlers"]["scimd_access"] = {"class": "logging.StreamHandler",
+                                          "formatter": "scimd_access",
+                                          "stream": "ext://sys.stdout"}
+    config["loggers"]["scimd"] = {"handlers": ["default"], "propagate": False,
+                                  "level": settings.log_level.upper()}
+    config["loggers"]["scimd.access"] = {
+        "handlers": ["scimd_access"] if settings.access_log else [], "propagate": False,
+        "level": "INFO" if settings.access_log else "CRITICAL"}
+    return config
