@@ -110,12 +110,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        if request.headers.get("authorization") and request.url.path.startswith("/scim/v2"):
+        if request.headers.get("authorization") and request.url.path.startswith("/scim/"):
             try:  # answer in the dialect of the token's tenant, as a routed request would
                 principal = await run_in_threadpool(
                     authenticate, database, request.headers.get("authorization"),
                     v2.client(request))
-                request.state.wire = wire_for(policy_for(principal.tenant), 2)
+                version = 1 if request.url.path.startswith("/scim/v1") else 2
+                request.state.wire = wire_for(policy_for(principal.tenant), version)
             except ScimError:
                 pass
         if exc.status_code == 405:

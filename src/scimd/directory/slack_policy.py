@@ -115,17 +115,14 @@ class SlackPolicy(Policy):
         """``userName`` and ``nickName`` are one field (spec §3.2, §16.9)."""
         raw = attrs.get("userName")
         nick = attrs.get("nickName")
+        from_nick = False
         if old is not None and nick is not None and (
                 raw is None or raw.lower() == old.attrs.get("userName")) \
                 and nick.lower() != old.attrs.get("userName"):
-            raw = nick  # only nickName changed: the username follows it
-        from_nick = False
-        if raw is None and nick is not None and (
+            raw, from_nick = nick, True  # only nickName changed: the username follows it
+        elif raw is None and nick is not None and (
                 old is None or nick != old.attrs.get("nickName")):
             raw, from_nick = nick, True  # only nickName given: it names the user
-        elif old is not None and raw == nick and nick is not None \
-                and raw.lower() != old.attrs.get("userName"):
-            from_nick = "userName" not in attrs
         try:
             name = rules.username(raw, creating=old is None, user_id=old.id if old else None)
         except ScimError as exc:

@@ -15,11 +15,11 @@ from scimd.protocol import slack_render, v2_render
 from scimd.protocol.http import SCIM_JSON, SLACK_JSON
 from scimd.scim import discovery
 from scimd.scim.attributes import ResourceType
-from scimd.scim.core_schemas import GROUP_URN, USER_URN
+from scimd.scim.core_schemas import ENTERPRISE_URN, GROUP_URN, USER_URN
 from scimd.scim.errors import ScimError, invalid_syntax
 from scimd.scim.patch import parse_operations
 from scimd.scim.slack_filter import check_spacing, normalize_literals
-from scimd.scim.slack_schemas import GUEST_URN, V1_CORE, V1_TO_V2
+from scimd.scim.slack_schemas import GUEST_URN, PROFILE_URN, V1_CORE, V1_TO_V2
 from scimd.scim.validate import canonical_body
 from scimd.store.records import GroupRecord, Tenant, UserRecord
 
@@ -115,6 +115,22 @@ class SlackWire(RfcWire):
                 body = v1_to_v2(body)
         return super().check_body(body, policy, creating=creating)
 
+    def user_attrs(self, body: Any, policy: Policy, *,
+                   creating: bool) -> tuple[dict, str | None]:
+        """Slack's codes for bad values (``emails_invalid``, ``addresses_invalid``, …, spec
+        §7.3); on create, a bad custom-profile value drops every custom-profile field and
+        the user is still created (spec §3.2, §13.3)."""
+        body = self.check_body(body, policy, creating=creating)
+        try:
+            return super().user_attrs(body, policy, creating=creating)
+        except ScimError as exc:
+            if creating and exc.attribute in CUSTOM_PROFILE and exc.status == 400:
+                trimmed = _without_custom_profile(body)
+                return super().user_attrs(trimmed, policy, creating=creating)
+            if exc.attribute in SLACK_INVALID_CODES and exc.code == "invalid_attribute_format":
+                exc.code = SLACK_INVALID_CODES[exc.attribute]
+            raise
+
     def patch_ops(self, body: Any, policy: Policy, kind: str) -> Ops:
         if not isinstance(body, dict):
             raise invalid_syntax("The PATCH body must be a JSON object.")
@@ -157,6 +173,24 @@ class SlackWire(RfcWire):
             if not doc["schemaExtensions"]:
                 del doc["schemaExtensions"]
         return {"schemas": [v2_render.LIST_URN], "Resources": docs}
+
+
+SLACK_INVALID_CODES = {"emails": "emails_invalid", "addresses": "addresses_invalid",
+                       "photos": "photos_invalid", "roles": "roles_invalid",
+                       "phoneNumbers": "phoneNumbers_invalid", "groups": "groups_invalid"}
+"""Slack's error code for a malformed value of each attribute (spec §7.3)."""
+
+CUSTOM_PROFILE = {ENTERPRISE_URN, PROFILE_URN, "addresses"}
+"""Attributes Slack keeps as custom profile fields (spec §3.2)."""
+
+
+def _without_custom_profile(body: dict) -> dict:
+    custom = {k.lower() for k in CUSTOM_PROFILE}
+    out = {k: v for k, v in body.items() if not (isinstance(k, str) and k.lower() in custom)}
+    name = out.get("name")
+    if isinstance(name, dict):
+        out["name"] = {k: v for k, v in name.items() if k != "honorificPrefix"}
+    return out
 
 
 def _flatten_schemas(body: dict) -> dict:

@@ -33,6 +33,8 @@ class ScimError(Exception):
         self.headers = headers or {}
         self.dialect: str | None = None
         """The dialect of the tenant the request named, when known before routing."""
+        self.attribute: str | None = None
+        """The top-level attribute (or extension URN) whose value was refused, if any."""
 
 
 def invalid_filter(detail: str, code: str = "invalid_query") -> ScimError:

@@ -71,10 +71,11 @@ def _string_end(text: str, start: int) -> int:
 
 
 def check_spacing(text: str) -> None:
-    """Slack wants tokens separated by single spaces (spec §7.3 ``incomplete_filter``)."""
+    """Slack's filter shape rules (spec §5.3, §7.3): tokens separated by single spaces
+    (``incomplete_filter``) and balanced parentheses (``invalid_filter_group``)."""
     from scimd.scim.errors import invalid_filter
 
-    i = 0
+    depth, i = 0, 0
     while i < len(text):
         if text[i] == '"':
             i = _string_end(text, i)
@@ -82,4 +83,13 @@ def check_spacing(text: str) -> None:
         if text.startswith("  ", i):
             raise invalid_filter("Filter tokens must be separated by single spaces.",
                                  code="incomplete_filter")
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth < 0:
+                break
         i += 1
+    if depth != 0:
+        raise invalid_filter("The filter's parentheses do not pair up.",
+                             code="invalid_filter_group")

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from scimd.scim.attributes import Attribute, AttrType, Mutability, ResourceType, Schema
-from scimd.scim.errors import invalid_syntax, invalid_value, mutability
+from scimd.scim.errors import ScimError, invalid_syntax, invalid_value, mutability
 from scimd.scim.values import coerce_boolean, format_datetime, parse_datetime
 
 MAX_STRING_LENGTH = 10_000
@@ -41,7 +41,7 @@ def canonical_body(body: Any, rtype: ResourceType, *, ignore_read_only: bool = T
             continue
         schema = rtype.schema_for(key)
         if schema is not None and schema is not rtype.schema:
-            ext = normalize_extension(schema, value, ignore_read_only=ignore_read_only)
+            ext = _tagged(schema.id, normalize_extension, schema, value, ignore_read_only)
             if ext:
                 out[schema.id] = ext
             continue
@@ -55,13 +55,22 @@ def canonical_body(body: Any, rtype: ResourceType, *, ignore_read_only: bool = T
                 continue  # id, meta, schemas, unknown attributes
         if attr.mutability is Mutability.READ_ONLY:
             continue
-        norm = normalize(attr, value)
+        norm = _tagged(attr.name, normalize, attr, value)
         if norm is not SKIP:
             out[attr.name] = norm
     return out
 
 
-def normalize_extension(schema: Schema, value: Any, *, ignore_read_only: bool = True) -> dict:
+def _tagged(name: str, fn, *args):
+    """Run a normaliser, naming the attribute on the error it raises."""
+    try:
+        return fn(*args)
+    except ScimError as exc:
+        exc.attribute = exc.attribute or name
+        raise
+
+
+def normalize_extension(schema: Schema, value: Any, ignore_read_only: bool = True) -> dict:
     """Normalise an extension object (RFC 7643 §3.3)."""
     if value is None:
         return {}
