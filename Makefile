@@ -19,10 +19,12 @@ run: $(STAMP)
 	$(BIN)/scimd serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
+
+PYTEST_ARGS ?= -n 2
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:

@@ -677,8 +677,7 @@ RFC_EXAMPLES = [
     ('meta.lastModified le "2011-05-13T04:42:34Z"', []),
     ('title pr and userType eq "Employee"', ["bjensen"]),
     ('title pr or userType eq "Intern"', ["Jsmith", "bjensen"]),
-    pytest.param(f'schemas eq "{ENTERPRISE_URN}"', ["kim"],
-                 marks=_rejected("400: schemas is not a filterable attribute")),
+    (f'schemas eq "{ENTERPRISE_URN}"', ["kim"]),
     ('userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")',
      ["bjensen"]),
     ('userType ne "Employee" and not (emails co "example.com" or '

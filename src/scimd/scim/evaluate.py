@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from scim2_models.path import (
+    CompareOperator,
     Comparison,
     FilterNode,
     LogicalExpr,
@@ -54,6 +55,8 @@ def matches(node: FilterNode, body: dict, rtype: ResourceType,
         return any(
             isinstance(e, dict) and matches(node.val_filter, e, rtype, outer) for e in elements
         )
+    if isinstance(node, (Present, Comparison)) and parent is None and _is_schemas(node):
+        return _schemas(node, body, rtype)
     if isinstance(node, Present):
         res = resolve(rtype, node.attr_path, parent=parent)
         if parent is None and res.sub is None and res.attr.is_complex:
@@ -72,3 +75,18 @@ def matches(node: FilterNode, body: dict, rtype: ResourceType,
             return compare(node.op, None, operand)
         return any(compare(node.op, stored_operand(leaf, v), operand) for v in values)
     raise TypeError(f"unexpected filter node {node!r}")
+
+
+def _is_schemas(node: Present | Comparison) -> bool:
+    path = node.attr_path
+    return path.uri is None and path.sub_attr is None and path.attr.lower() == "schemas"
+
+
+def _schemas(node: Present | Comparison, body: dict, rtype: ResourceType) -> bool:
+    """``schemas`` (RFC 7644 §3.4.2.2's example): the core URN and each extension present."""
+    if isinstance(node, Present):
+        return True
+    urns = [rtype.schema.id.lower()] + [e.id.lower() for e in rtype.extensions if e.id in body]
+    value = node.value.lower() if isinstance(node.value, str) else None
+    hit = value in urns
+    return hit if node.op is CompareOperator.eq else not hit
