@@ -37,7 +37,18 @@ from urllib.parse import quote
 
 import pytest
 
-CORPUS_DIR = Path(os.environ.get("SCIMD_IDP_CORPUS", "/work/shared/corpus/idp"))
+
+def _corpus_dir() -> Path:
+    """``shared/corpus/idp`` beside the checkout (as CI lays it out), or SCIMD_IDP_CORPUS."""
+    if os.environ.get("SCIMD_IDP_CORPUS"):
+        return Path(os.environ["SCIMD_IDP_CORPUS"])
+    beside = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "idp"
+    return beside if beside.is_dir() else Path("/work/shared/corpus/idp")
+
+
+CORPUS_DIR = _corpus_dir()
+if not any(CORPUS_DIR.glob("*.json")):  # never pass by replaying nothing
+    raise RuntimeError(f"no IdP corpus at {CORPUS_DIR}: set SCIMD_IDP_CORPUS")
 IMPLEMENTED_DIALECTS = ("rfc", "slack")
 """Dialects whose cases run; the others are collected and skipped."""
 KNOWN_DIALECTS = ("rfc", "slack")
