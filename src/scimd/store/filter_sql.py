@@ -27,7 +27,6 @@ from scim2_models.path import (
     ValuePath,
 )
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Numeric,
     String,
@@ -488,8 +487,6 @@ def _member_field(u, child, sub: Attribute) -> Field | None:
                      AttrType.STRING, nullable=False)
     return None
 
-
-__all__ = ["Boolean", "FilterCompiler"]
 
 
 def member_condition(dialect_name: str, rtype: ResourceType, node: FilterNode,
