@@ -124,3 +124,21 @@ def test_change_email_frees_an_address(run, app):
         run("user", "change-email", leaver["id"], "old-seat@freers.example",
             "--tenant", made["tenant_id"])
         assert http.post("/scim/v2/Users", json=again, headers=auth).status_code == 201
+
+
+def test_cli_changes_are_audited(run):
+    """Issue "Safe provisioning": every change made through the CLI is in the audit log."""
+    made = run("tenant", "create", "--name", "Audited CLI", "--json")
+    tenant = made["tenant_id"]
+    person = run("user", "create", "--tenant", tenant, "--user-name", "pat2",
+                 "--email", "pat2@cli.example", "--json")
+    run("user", "set-role", person["user_id"], "admin", "--tenant", tenant)
+    token = run("token", "create", "--tenant", tenant, "--user", person["user_id"], "--json")
+    listed = run("token", "list", "--tenant", tenant, "--json")
+    run("token", "revoke", next(t["id"] for t in listed if t["user_id"] == person["user_id"]))
+    run("user", "erase", person["user_id"], "--tenant", tenant)
+    result = runner.invoke(cli, ["audit", "--tenant", tenant, "--json"])
+    actions = [json.loads(line)["action"] for line in result.stdout.splitlines()]
+    assert actions == ["user_created", "tenant_created", "user_created", "user_role_changed",
+                       "token_created", "token_revoked", "user_erased"]
+    assert token["token"] not in result.stdout

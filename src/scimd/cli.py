@@ -73,6 +73,23 @@ def database(migrate_sqlite: bool = True) -> Iterator[Any]:
         db.dispose()
 
 
+def _audit(conn: Any, tenant_pk: int, action: str, kind: str, resource_id: str,
+           data: dict | None = None) -> None:
+    """Every CLI change goes to the audit log, in the change's own transaction."""
+    from scimd.store import audit
+    from scimd.store.records import CLI
+
+    audit.record(conn, tenant_pk, action, kind, resource_id, data, CLI)
+
+
+def _token_tenant(conn: Any, token_id: str) -> int | None:
+    from sqlalchemy import select
+
+    from scimd.store import tables as t
+
+    return conn.execute(select(t.tokens.c.tenant_pk).where(t.tokens.c.id == token_id)).scalar()
+
+
 def _tenant(db: Any, tenant_id: str | None):
     from scimd.store import tenants
 
@@ -190,6 +207,8 @@ def tenant_create(
             fail(f"could not create the primary owner: {exc.code}: {exc.detail}")
         with db.write() as conn:
             token = tenants.create_token(conn, tenant.pk, user_pk=owner.pk, label="owner")
+            _audit(conn, tenant.pk, "tenant_created", "Tenant", tenant.id,
+                   {"plan": plan, "dialect": dialect, "primary_owner": owner.id})
     emit({"tenant_id": tenant.id, "owner_user_id": owner.id, "token": token}, as_json,
          f"tenant {tenant.id} ({plan}, {dialect}); primary owner {owner.id}\n"
          f"admin token (shown once): {token}")
@@ -255,6 +274,8 @@ def token_create(
                 fail(f"{user_id} is a {user.role}: tokens are for admins and owners")
             token = tenants.create_token(conn, tenant.pk, user_pk=user.pk, label=label,
                                          allow_ips=allowlist)
+            _audit(conn, tenant.pk, "token_created", "User", user_id,
+                   {"label": label, "allow_ips": allowlist})
     emit({"tenant_id": tenant.id, "user_id": user_id, "token": token,
           "allow_ips": allowlist}, as_json, token)
 
@@ -284,8 +305,11 @@ def token_allow_ip(
         fail("give --allow-ip entries, or --clear")
     allowlist = [] if clear else _allowlist(allow_ip or [])
     with database() as db, db.write() as conn:
-        if not tenants.set_allowlist(conn, token_id, allowlist):
+        tenant_pk = _token_tenant(conn, token_id)
+        if tenant_pk is None or not tenants.set_allowlist(conn, token_id, allowlist):
             fail(f"no token {token_id}")
+        _audit(conn, tenant_pk, "token_allowlist_changed", "Token", token_id,
+               {"allow_ips": allowlist})
     emit({"token_id": token_id, "allow_ips": allowlist}, as_json,
          f"{token_id}: " + (", ".join(allowlist) if allowlist else "no IP restriction"))
 
@@ -312,7 +336,10 @@ def token_revoke(token_id: str = typer.Argument(..., help="The token's id (from 
     from scimd.store import tenants
 
     with database() as db, db.write() as conn:
+        tenant_pk = _token_tenant(conn, token_id)
         done = tenants.revoke_token(conn, token_id)
+        if done and tenant_pk is not None:
+            _audit(conn, tenant_pk, "token_revoked", "Token", token_id)
     if not done:
         fail(f"no live token {token_id}")
     emit({"revoked": token_id}, as_json, f"revoked {token_id}")
@@ -365,6 +392,7 @@ def user_set_role(
         with db.write() as conn:
             if not user_store.set_role(conn, tenant.pk, user_id, role):
                 fail(f"no user {user_id} in tenant {tenant.id}")
+            _audit(conn, tenant.pk, "user_role_changed", "User", user_id, {"role": role})
     emit({"user_id": user_id, "role": role}, as_json, f"{user_id} is now {role}")
 
 
@@ -380,6 +408,7 @@ def user_erase(user_id: str = typer.Argument(..., help="User id."),
         with db.write() as conn:
             if not user_store.erase(conn, tenant.pk, user_id):
                 fail(f"no user {user_id} in tenant {tenant.id}")
+            _audit(conn, tenant.pk, "user_erased", "User", user_id)
     emit({"user_id": user_id, "erased": True}, as_json, f"{user_id} erased")
 
 
@@ -398,6 +427,7 @@ def user_change_email(user_id: str = typer.Argument(..., help="User id."),
             with db.write() as conn:
                 if not user_store.change_email(conn, tenant.pk, user_id, email):
                     fail(f"no user {user_id} in tenant {tenant.id}")
+                _audit(conn, tenant.pk, "user_email_changed", "User", user_id, {"email": email})
         except ScimError as exc:
             fail(f"{exc.code}: {exc.detail}")
     emit({"user_id": user_id, "email": email}, as_json, f"{user_id} now has {email}")
@@ -470,6 +500,7 @@ def workspace_assign(workspace_id: str = typer.Argument(..., help="Workspace id.
             if user is None:
                 fail(f"no user {user_id} in organization {org.id}")
             grid.assign(conn, ws.pk, user.pk)
+            _audit(conn, org.pk, "workspace_assigned", "User", user_id, {"workspace": ws.id})
     emit({"workspace_id": workspace_id, "user_id": user_id}, as_json,
          f"{user_id} is in {workspace_id}")
 
@@ -512,6 +543,8 @@ def idp_connect(workspace: str = typer.Option(..., "--workspace", help="Workspac
         ws, grp = _connection_parts(db, workspace, group)
         with db.write() as conn:
             grid.connect(conn, ws.pk, grp.pk, required)
+            _audit(conn, ws.parent_pk, "idp_group_connected", "Group", group,
+                   {"workspace": workspace, "required": required})
     emit({"workspace_id": workspace, "group_id": group, "required": required}, as_json,
          f"{group} connected to {workspace}" + (" (required)" if required else ""))
 
@@ -528,6 +561,8 @@ def idp_disconnect(workspace: str = typer.Option(..., "--workspace", help="Works
         with db.write() as conn:
             if not grid.disconnect(conn, ws.pk, grp.pk):
                 fail(f"{group} is not connected to {workspace}")
+            _audit(conn, ws.parent_pk, "idp_group_disconnected", "Group", group,
+                   {"workspace": workspace})
     emit({"workspace_id": workspace, "group_id": group, "connected": False}, as_json,
          f"{group} disconnected from {workspace}")
 
@@ -548,6 +583,8 @@ def channel_create(name: str = typer.Option(..., help="Channel name, without #."
                                                  name)
             except grid.NameTaken as exc:
                 fail(f"name taken: {exc}")
+            _audit(conn, tenant.parent_pk or tenant.pk, "channel_created", "Channel",
+                   channel_id, {"name": name})
     emit({"channel_id": channel_id, "name": name}, as_json, channel_id)
 
 
@@ -568,6 +605,7 @@ def channel_join(channel_id: str = typer.Argument(..., help="Channel id (C…)."
                 fail(f"no user {user_id} in tenant {tenant.id}")
             if not grid.join_channel(conn, channel_id, user.pk):
                 fail(f"no channel {channel_id}")
+            _audit(conn, tenant.pk, "channel_joined", "User", user_id, {"channel": channel_id})
     emit({"channel_id": channel_id, "user_id": user_id}, as_json,
          f"{user_id} joined {channel_id}")
 
@@ -704,7 +742,8 @@ def webhook_add(url: str = typer.Option(..., help="Where events are POSTed."),
         tenant = _tenant(db, tenant_id)
         try:
             with db.write() as conn:
-                hook_id, secret = webhooks.add(conn, tenant.pk, url)
+                _audit(conn, tenant.pk, "webhook_added", "Tenant", tenant.id, {"url": url})
+                hook_id, secret = webhooks.add(conn, tenant.pk, url)  # events after this one
         except ValueError as exc:
             fail(str(exc))
     emit({"webhook_id": hook_id, "secret": secret}, as_json,
@@ -737,6 +776,44 @@ def webhook_remove(webhook_id: str = typer.Argument(..., help="Webhook id."),
         if not webhooks.remove(conn, webhook_id):
             fail(f"no webhook {webhook_id}")
     emit({"removed": webhook_id}, as_json, f"removed {webhook_id}")
+
+
+@app.command("export")
+def export_command(tenant_id: str = typer.Option(None, "--tenant", help="Tenant id.")) -> None:
+    """Write a tenant (users, groups, memberships, roles) as JSON to standard output."""
+    from scimd import transfer
+
+    with database() as db:
+        tenant = _tenant(db, tenant_id)
+        with console.status(f"exporting {tenant.id}"):
+            dump = transfer.export(db, tenant)
+    sys.stdout.write(json.dumps(dump))
+    console.print(f"exported {len(dump['users'])} users and {len(dump['groups'])} groups")
+
+
+@app.command("import")
+def import_command(path: str = typer.Argument(..., help="A file written by scimd export."),
+                   as_json: bool = JSON) -> None:
+    """Recreate an exported tenant in this database, with the same ids."""
+    from rich.progress import Progress
+
+    from scimd import transfer
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            dump = json.load(handle)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {path}: {exc}")
+    with database() as db, Progress(console=console, transient=True) as bar:
+        task = bar.add_task("importing", total=transfer.size(dump))
+        try:
+            tenant = transfer.import_dump(db, dump, lambda n: bar.advance(task, n))
+        except (ValueError, KeyError) as exc:
+            fail(f"import refused: {exc}")
+    emit({"tenant_id": tenant.id, "users": len(dump["users"]),
+          "groups": len(dump["groups"])}, as_json,
+         f"imported tenant {tenant.id}: {len(dump['users'])} users, "
+         f"{len(dump['groups'])} groups")
 
 
 def main() -> None:

@@ -1,0 +1,56 @@
+"""The ceiling: a bare ASGI app answering every request with a fixed 1 KB JSON user.
+
+Served by uvicorn with the settings ``scimd serve`` uses (uvloop and httptools where
+installed, no access log, no proxy headers, no server header, the same worker count),
+so the gap between it and scimd is scimd's own work.
+
+    .venv/bin/python bench/ceiling_app.py --port 8100 [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from dataset import SCIM_JSON, ceiling_body  # noqa: E402
+
+BODY = ceiling_body()
+START = {"type": "http.response.start", "status": 200,
+         "headers": [(b"content-type", SCIM_JSON.encode()),
+                     (b"content-length", str(len(BODY)).encode())]}
+END = {"type": "http.response.body", "body": BODY}
+
+
+async def app(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send(START)
+    await send(END)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="bare ASGI ceiling")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    # The keyword arguments of scimd.cli.serve, app and settings aside.
+    uvicorn.run("ceiling_app:app", app_dir=str(HERE), host=args.host, port=args.port,
+                workers=args.workers, log_level="info", access_log=False,
+                proxy_headers=False, server_header=False)
+
+
+if __name__ == "__main__":
+    main()
