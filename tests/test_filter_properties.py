@@ -252,7 +252,7 @@ def body_of(rec: UserRecord) -> dict:
 def select_sql(db: Database, tenant_pk: int, node: Any) -> set[str]:
     """The ids the compiled filter selects in the tenant."""
     with db.read() as conn:
-        cond = FilterCompiler(conn.dialect.name, USER_TYPE).compile(node)
+        cond = FilterCompiler(conn.dialect.name, USER_TYPE, tenant_pk=tenant_pk).compile(node)
         rows = conn.execute(select(t.users.c.id).where(t.users.c.tenant_pk == tenant_pk, cond))
         return {r.id for r in rows}
 

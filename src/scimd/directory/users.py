@@ -52,7 +52,8 @@ class Users:
     def list(self, tenant: Tenant, query: ListQuery) -> Page:
         policy = policy_for(tenant)
         compiler = FilterCompiler(self.db.engine.dialect.name, policy.user_type,
-                                  unknown_as_absent=query.unknown_as_absent)
+                                  unknown_as_absent=query.unknown_as_absent,
+                                  tenant_pk=tenant.pk)
         where = None
         if query.filter is not None:
             where = compiler.compile(policy.rewrite_filter(query.filter))

@@ -15,9 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+
+
+def _dumps(value: object) -> str:
+    """JSON columns are written and read with orjson (the stdlib json was 14% of a list)."""
+    return orjson.dumps(value).decode()
 
 
 def _lower(value: object) -> object:
@@ -71,6 +77,8 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
         engine = create_engine(
             url,
             echo=echo,
+            json_serializer=_dumps,
+            json_deserializer=orjson.loads,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=StaticPool if memory else None,
             **({} if memory else {"pool_size": pool_size, "max_overflow": pool_size}),
@@ -78,7 +86,8 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
         _configure_sqlite(engine, memory)
     else:
         engine = create_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+            json_serializer=_dumps, json_deserializer=orjson.loads,
         )
     return Database(engine)
 

@@ -166,10 +166,12 @@ class FilterCompiler:
     """Compiles filters over one resource type's table."""
 
     def __init__(self, dialect_name: str, rtype: ResourceType, *,
-                 unknown_as_absent: bool = False) -> None:
+                 unknown_as_absent: bool = False, tenant_pk: int | None = None) -> None:
         """``unknown_as_absent``: an attribute the type does not have reads as unassigned
-        instead of raising (a root search over several types, RFC 7644 §3.4.2.1)."""
+        instead of raising (a root search over several types, RFC 7644 §3.4.2.1).
+        ``tenant_pk`` lets email conditions use their index for one tenant."""
         self.unknown_as_absent = unknown_as_absent
+        self.tenant_pk = tenant_pk
         self.d = Dialect(dialect_name)
         self.rtype = rtype
         self.is_user = rtype.name == "User"
@@ -386,7 +388,11 @@ class FilterCompiler:
             e = t.user_emails
             scope = ElementScope(lambda sub: _email_field(e, sub))
             any_row = exists().where(e.c.user_pk == t.users.c.pk)
-            hit = exists().where(e.c.user_pk == t.users.c.pk, build(scope))
+            if self.tenant_pk is not None:  # uses the (tenant_pk, value_lower) index
+                hit = t.users.c.pk.in_(select(e.c.user_pk).where(
+                    e.c.tenant_pk == self.tenant_pk, build(scope)))
+            else:
+                hit = exists().where(e.c.user_pk == t.users.c.pk, build(scope))
         elif res.container_key is None and res.attr.name in ("groups", "members"):
             hit, any_row = self._membership(res, build)
         elif res.attr.multi_valued:
