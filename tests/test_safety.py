@@ -125,6 +125,9 @@ def test_guard_trips_blocks_and_releases(db, guarded, database_url, monkeypatch,
             "schemas": [PATCH], "Operations": [{"op": "replace", "path": "title",
                                                 "value": "still fine"}]})
         assert title.status_code == 200  # only deactivations are blocked
+        metrics = http.get("/metrics").text
+        assert f'scimd_deprovision_guard_trips_total{{tenant="{access.tenant.id}"}} 1.0' \
+            in metrics
         monkeypatch.setenv("SCIMD_DATABASE_URL", database_url)
         runner = CliRunner()
         status = runner.invoke(cli, ["guard", "status", "--tenant", access.tenant.id, "--json"])
