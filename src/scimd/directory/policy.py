@@ -84,13 +84,13 @@ def register(policy: Policy) -> None:
     POLICIES[policy.name] = policy
 
 
+def policy_named(name: str) -> Policy:
+    """The policy of a dialect by name (``rfc`` for an unknown one)."""
+    if "slack" not in POLICIES:  # the slack policy registers itself when imported
+        from scimd.directory import slack_policy  # noqa: F401
+    return POLICIES.get(name, RFC)
+
+
 def policy_for(tenant: Tenant) -> Policy:
     """The policy of the tenant's dialect."""
-    if "slack" not in POLICIES:
-        from scimd.directory import slack_policy  # noqa: F401 - registers itself
-    return POLICIES.get(tenant.dialect, RFC)
-
-
-def policy_named(name: str) -> Policy:
-    policy_for(Tenant(0, "", "", "", name))
-    return POLICIES.get(name, RFC)
+    return policy_named(tenant.dialect)

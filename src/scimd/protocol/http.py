@@ -8,7 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scimd.scim.errors import ScimError, invalid_syntax, invalid_value
+from scimd.scim.errors import invalid_syntax, invalid_value
 
 SCIM_JSON = "application/scim+json"
 SLACK_JSON = "application/json; charset=utf-8"
@@ -61,6 +61,3 @@ def paging(start: Any, count: Any, default_count: int) -> tuple[int, int]:
     size = query_int(count, "count", default_count)
     return max(start_index, 1), min(max(size, 0), MAX_COUNT)
 
-
-def error_headers(exc: ScimError) -> dict[str, str]:
-    return dict(exc.headers)

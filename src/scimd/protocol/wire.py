@@ -15,7 +15,7 @@ from scimd.protocol import slack_render, v2_render
 from scimd.protocol.http import SCIM_JSON, SLACK_JSON
 from scimd.scim import discovery
 from scimd.scim.attributes import ResourceType
-from scimd.scim.core_schemas import ENTERPRISE_URN, GROUP_URN, USER_URN
+from scimd.scim.core_schemas import ENTERPRISE_URN, USER_URN
 from scimd.scim.errors import ScimError, invalid_syntax
 from scimd.scim.patch import parse_operations
 from scimd.scim.slack_filter import check_spacing, normalize_literals
@@ -292,9 +292,3 @@ def _multi_ops(kind: str, key: str, items: list) -> Ops:
         replace = kind == "user" and key.lower() in ("addresses", "photos", "roles")
         ops.append(("replace" if replace else "add", key, adds))
     return ops
-
-
-def group_schemas_ok(body: dict) -> bool:
-    schemas = body.get("schemas")
-    return isinstance(schemas, list) and any(
-        isinstance(s, str) and s.lower() in (V1_CORE, GROUP_URN.lower()) for s in schemas)
