@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from scim_assert import assert_error
 from scimd.app import create_app
 from scimd.settings import Settings
 
@@ -35,15 +36,6 @@ def strict(rfc, db, database_url):
         yield type(rfc)(client, rfc.access)
 
 
-def assert_error(r, status: int, scim_type: str | None = None) -> dict:
-    """An RFC 7644 §3.12 error body: the Error schema, ``status`` as a string."""
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["schemas"] == [ERROR_URN]
-    assert body["status"] == str(status)
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    return body
 
 
 def attribute(doc: dict, *names: str) -> dict:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from scim_assert import assert_error, patch_op
 from scimd.store import users as user_store
 from scimd.store.common import new_id
 
@@ -24,17 +25,6 @@ ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 # -- helpers ---------------------------------------------------------------------------
 
-def assert_error(r, status: int, scim_type: str | tuple[str, ...] | None = None) -> dict:
-    """An RFC 7644 §3.12 error body: the Error schema, ``status`` as a string."""
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["schemas"] == [ERROR_URN]
-    assert body["status"] == str(status)
-    if isinstance(scim_type, str):
-        assert body.get("scimType") == scim_type, body
-    elif scim_type is not None:
-        assert body.get("scimType") in scim_type, body
-    return body
 
 
 def assert_list(r) -> dict:
@@ -68,10 +58,6 @@ def insert_users(db, client, count: int, prefix: str = "bulk") -> None:
                 conn, client.access.tenant.pk, new_id("W"),
                 {"userName": f"{prefix}{i:05d}", "active": True},
                 password_hash=None, unique_emails=False)
-
-
-def patch_op(*ops: dict) -> dict:
-    return {"schemas": [PATCH_URN], "Operations": list(ops)}
 
 
 @pytest.fixture

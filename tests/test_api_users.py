@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import httpx
 import pytest
 from sqlalchemy import select
 
+from scim_assert import assert_error, patch_op
 from scimd.directory.passwords import verify_password
 from scimd.store import tables as t
 
@@ -29,20 +29,8 @@ ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def assert_error(r: httpx.Response, status: int, scim_type: str | None = None) -> dict:
-    """An RFC 7644 §3.12 error body: the Error URN, ``status`` as a string, ``scimType``."""
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["schemas"] == [ERROR_URN]
-    assert body["status"] == str(status)
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    assert isinstance(body.get("detail"), str) and body["detail"]
-    return body
 
 
-def patch_op(*operations: dict) -> dict:
-    return {"schemas": [PATCH_URN], "Operations": list(operations)}
 
 
 def get_user(client, user_id: str) -> dict:
