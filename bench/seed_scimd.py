@@ -75,8 +75,8 @@ def seed(url: str, token: str, users: int, ids_out: Path) -> dict:
     try:
         migrate.upgrade(db)
         prepare(settings, db)
-        with db.read() as conn:
-            info = tenants.tenant_for_token(conn, token)
+        with db.snapshot() as reader:
+            info = tenants.tenant_for_token(reader, token)
         assert info is not None, "the bootstrap token names no tenant"
         tenant = info.tenant
         assert tenant.dialect == "rfc", tenant.dialect

@@ -52,8 +52,8 @@ def authenticate(db: Database, header: str | None, client: str | None = None) ->
     token = bearer(header)
     found = None
     if token is not None and len(token) <= 512:
-        with db.read() as conn:
-            found = tenants.tenant_for_token(conn, token)
+        with db.snapshot() as reader:
+            found = tenants.tenant_for_token(reader, token)
     if found is None:
         raise _invalid("The bearer token is not valid.")
     scopes = frozenset(found.scopes.split())

@@ -19,7 +19,7 @@ from scimd.directory.query import ListQuery
 from scimd.scim.errors import ScimError, invalid_value, not_found
 from scimd.scim.patch import MemberOp, PatchEngine
 from scimd.scim.validate import check_required
-from scimd.store import audit, grid
+from scimd.store import audit, direct, grid
 from scimd.store import groups as store
 from scimd.store import tables as t
 from scimd.store import users as user_store
@@ -62,12 +62,12 @@ class Groups:
         self.db = db
 
     def get(self, tenant: Tenant, group_id: str, *, with_members: bool = True) -> GroupRecord:
-        with self.db.read() as conn:
-            rec = store.get(conn, tenant.pk, group_id)
+        with self.db.snapshot() as reader:  # the hot path: a direct read
+            rec = direct.group(reader, tenant.pk, group_id)
             if rec is None:
                 raise _missing(group_id)
             if with_members:
-                store.load_members(conn, [rec])
+                rec.members = direct.members_of(reader, [rec.pk])[rec.pk]
             return rec
 
     def list(self, tenant: Tenant, query: ListQuery) -> Page:

@@ -21,7 +21,7 @@ from scimd.directory.query import ListQuery
 from scimd.scim.errors import ScimError, not_found
 from scimd.scim.patch import PatchEngine
 from scimd.scim.validate import check_immutable, check_required
-from scimd.store import audit, grid
+from scimd.store import audit, direct, grid
 from scimd.store import users as store
 from scimd.store.common import new_id
 from scimd.store.db import Database
@@ -41,13 +41,16 @@ class Users:
         self.on_trip = on_trip
 
     def get(self, tenant: Tenant, user_id: str, *, with_groups: bool = True) -> UserRecord:
-        with self.db.read() as conn:
-            rec = store.get(conn, tenant.pk, user_id)
+        with self.db.snapshot() as reader:  # the hot path: a direct read
+            rec = direct.user(reader, tenant.pk, user_id)
             if rec is None:
                 raise _missing(user_id)
             if with_groups:
+                rec.groups = direct.groups_of(reader, [rec.pk])[rec.pk]
+        if with_groups and store.shows_channels(rec):
+            with self.db.read() as conn:
                 store.load_groups(conn, [rec])
-            return rec
+        return rec
 
     def list(self, tenant: Tenant, query: ListQuery) -> Page:
         policy = policy_for(tenant)

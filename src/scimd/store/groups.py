@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from scimd.store import direct
 from scimd.store import tables as t
 from scimd.store.common import conflict, insert_ignore, now
 from scimd.store.records import GroupRecord, Page
@@ -61,28 +62,9 @@ def find_page(conn: Connection, tenant_pk: int, where: Any, order_by: list[Any],
 
 def load_members(conn: Connection, records: Sequence[GroupRecord]) -> None:
     """Fill ``members`` of each record: users and groups, in the order they were added."""
-    if not records:
-        return
-    by_pk = {r.pk: r for r in records}
+    found = direct.members_of(direct.on(conn), [r.pk for r in records])
     for r in records:
-        r.members = []
-    m, u, g = t.memberships, t.users, t.groups.alias("child")
-    pks = list(by_pk)
-    for start in range(0, len(pks), CHUNK):
-        rows = conn.execute(
-            select(m.c.group_pk, u.c.id.label("uid"), u.c.user_name, u.c.display_name,
-                   g.c.id.label("gid"), g.c.display_name.label("gname"))
-            .select_from(m.outerjoin(u, u.c.pk == m.c.user_pk)
-                         .outerjoin(g, g.c.pk == m.c.child_pk))
-            .where(m.c.group_pk.in_(pks[start:start + CHUNK]))
-            .order_by(m.c.group_pk, m.c.pk))
-        for row in rows:
-            if row.uid is not None:
-                member = {"value": row.uid, "display": row.display_name or row.user_name,
-                          "type": "User"}
-            else:
-                member = {"value": row.gid, "display": row.gname, "type": "Group"}
-            by_pk[row.group_pk].members.append(member)  # type: ignore[union-attr]
+        r.members = found[r.pk]
 
 
 def _columns(attrs: dict) -> dict[str, Any]:

@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from scimd.store import direct
 from scimd.store import tables as t
 from scimd.store.common import new_id, now
+from scimd.store.direct import Reader
 from scimd.store.records import Tenant
 
 TOKEN_PREFIX = "xoxp-"
@@ -103,27 +105,20 @@ class TokenInfo:
     allow_ips: list[str] | None
 
 
-def tenant_for_token(conn: Connection, token: str) -> TokenInfo | None:
+def tenant_for_token(reader: Reader, token: str) -> TokenInfo | None:
     """The tenant, token and user a live token stands for, or ``None``.
 
     A token issued to a user works only while that user is an active admin or
-    owner of the tenant (spec §1.2, §16.4).
+    owner of the tenant (spec §1.2, §16.4). This runs on every request, so it is a
+    direct read (:mod:`scimd.store.direct`).
     """
-    u = t.users
-    row = conn.execute(
-        select(t.tenants, t.tokens.c.id.label("token_id"), t.tokens.c.scopes,
-               t.tokens.c.allow_ips, t.tokens.c.user_pk, u.c.id.label("user_id"),
-               u.c.role.label("user_role"), u.c.active.label("user_active"))
-        .select_from(t.tokens.join(t.tenants, t.tenants.c.pk == t.tokens.c.tenant_pk)
-                     .outerjoin(u, u.c.pk == t.tokens.c.user_pk))
-        .where(t.tokens.c.digest == digest(token), t.tokens.c.revoked_at.is_(None))
-    ).first()
-    if row is None:
+    found = direct.token_row(reader, digest(token))
+    if found is None:
         return None
-    if row.user_pk is not None and (row.user_role not in ADMIN_ROLES or not row.user_active):
+    tenant, (token_id, scopes, allow_ips, user_pk, user_id, role, active) = found
+    if user_pk is not None and (role not in ADMIN_ROLES or not active):
         return None
-    return TokenInfo(_tenant(row), row.token_id, row.scopes, row.user_id,
-                     row.user_role or "owner", row.allow_ips or None)
+    return TokenInfo(tenant, token_id, scopes, user_id, role or "owner", allow_ips or None)
 
 
 def set_allowlist(conn: Connection, token_id: str, entries: list[str] | None) -> bool:

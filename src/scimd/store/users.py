@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimd.scim.slack_schemas import GUEST_URN
+from scimd.store import direct
 from scimd.store import tables as t
 from scimd.store.common import conflict, now
 from scimd.store.records import Page, UserRecord
@@ -65,29 +66,21 @@ def find_page(conn: Connection, tenant_pk: int, where: Any, order_by: list[Any],
 
 def load_groups(conn: Connection, records: Sequence[UserRecord]) -> None:
     """Fill ``groups`` (direct memberships, RFC 7643 §4.1.2) of each record in one query."""
-    if not records:
-        return
-    by_pk = {r.pk: r for r in records}
+    found = direct.groups_of(direct.on(conn), [r.pk for r in records])
     for r in records:
-        r.groups = []
-    pks = list(by_pk)
-    g, m = t.groups, t.memberships
-    for start in range(0, len(pks), CHUNK):
-        rows = conn.execute(
-            select(m.c.user_pk, g.c.id, g.c.display_name)
-            .select_from(m.join(g, g.c.pk == m.c.group_pk))
-            .where(m.c.user_pk.in_(pks[start:start + CHUNK]))
-            .order_by(m.c.user_pk, g.c.pk))
-        for row in rows:
-            by_pk[row.user_pk].groups.append(  # type: ignore[union-attr]
-                {"value": row.id, "display": row.display_name, "type": "direct"})
-    guests = [r for r in records if r.role == "multi_channel_guest" and GUEST_URN in r.attrs]
+        r.groups = found[r.pk]
+    guests = [r for r in records if shows_channels(r)]
     if guests:  # a guest's channels are shown in its guest extension (spec §3.2)
         from scimd.store.grid import channels_of
 
-        found = channels_of(conn, [r.pk for r in guests])
+        channels = channels_of(conn, [r.pk for r in guests])
         for r in guests:
-            r.attrs = {**r.attrs, GUEST_URN: {**r.attrs[GUEST_URN], "channels": found[r.pk]}}
+            r.attrs = {**r.attrs, GUEST_URN: {**r.attrs[GUEST_URN], "channels": channels[r.pk]}}
+
+
+def shows_channels(rec: UserRecord) -> bool:
+    """A multi-channel guest's record lists its channels in the guest extension (spec §3.2)."""
+    return rec.role == "multi_channel_guest" and GUEST_URN in rec.attrs
 
 
 def _columns(attrs: dict) -> dict[str, Any]:

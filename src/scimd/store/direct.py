@@ -1,0 +1,158 @@
+"""Hand-written SQL for the hot reads, run on the DBAPI connection itself.
+
+A token look-up, a user or group by id, a user's groups and a group's members are
+most of what identity providers ask. Through SQLAlchemy Core each such statement
+cost 150-250 µs of Python (building, cache key, result machinery) against 9 µs on
+the driver (bench/README.md, docs/decisions.md). These statements are fixed text
+with positional parameters, written once and kept in step with ``tables.py``;
+everything else, writes included, stays on SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from scimd.store.records import GroupRecord, Tenant, UserRecord
+
+CHUNK = 900
+"""Keys per ``IN (...)`` list, under SQLite's bound-parameter limit on old builds."""
+
+
+class Reader:
+    """One read transaction on a DBAPI connection (sqlite3 or psycopg): runs the
+    statements below with the driver's own parameter style."""
+
+    __slots__ = ("_conn", "_postgres")
+
+    def __init__(self, conn: Any, postgres: bool) -> None:
+        self._conn = conn
+        self._postgres = postgres
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """All rows of ``sql`` (written with ``?`` placeholders)."""
+        if self._postgres:
+            sql = sql.replace("?", "%s")
+        cur = self._conn.cursor()
+        try:
+            cur.execute(sql, params)
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def json(self, value: Any) -> Any:
+        """A JSON column's value: psycopg decodes JSONB itself, sqlite3 gives text."""
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def on(conn: Connection) -> Reader:
+    """A :class:`Reader` inside a SQLAlchemy connection's own transaction."""
+    return Reader(conn.connection.driver_connection, conn.dialect.name != "sqlite")
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _chunks(keys: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(keys), CHUNK):
+        yield keys[start:start + CHUNK]
+
+
+# -- tokens (spec §1.2) ---------------------------------------------------------------
+
+TOKEN_SQL = (
+    "SELECT tenants.pk, tenants.id, tenants.name, tenants.plan, tenants.dialect,"
+    " tenants.parent_pk, tenants.domain, tokens.id, tokens.scopes, tokens.allow_ips,"
+    " tokens.user_pk, users.id, users.role, users.active"
+    " FROM tokens JOIN tenants ON tenants.pk = tokens.tenant_pk"
+    " LEFT OUTER JOIN users ON users.pk = tokens.user_pk"
+    " WHERE tokens.digest = ? AND tokens.revoked_at IS NULL")
+
+
+def token_row(reader: Reader, digest: str) -> tuple[Tenant, tuple] | None:
+    """The tenant of a live token and the token's own columns (id, scopes, allow_ips,
+    user_pk, user id, user role, user active), or ``None``."""
+    found = reader.rows(TOKEN_SQL, (digest,))
+    if not found:
+        return None
+    row = found[0]
+    tenant = Tenant(pk=row[0], id=row[1], name=row[2], plan=row[3], dialect=row[4],
+                    parent_pk=row[5], domain=row[6])
+    rest = (row[7], row[8], reader.json(row[9]), row[10], row[11], row[12],
+            None if row[13] is None else bool(row[13]))
+    return tenant, rest
+
+
+# -- users (RFC 7643 §4.1) -----------------------------------------------------------
+
+USER_COLUMNS = ("users.pk, users.id, users.attrs, users.active, users.created_at,"
+                " users.modified_at, users.version, users.role, users.is_bot, users.erased")
+
+
+def user_record(reader: Reader, row: tuple) -> UserRecord:
+    """A :class:`UserRecord` from a row of ``USER_COLUMNS``."""
+    return UserRecord(pk=row[0], id=row[1], attrs=reader.json(row[2]), active=bool(row[3]),
+                      created_at=row[4], modified_at=row[5], version=row[6], role=row[7],
+                      is_bot=bool(row[8]), erased=bool(row[9]))
+
+
+def user(reader: Reader, tenant_pk: int, user_id: str) -> UserRecord | None:
+    """One user of the tenant by id."""
+    found = reader.rows(f"SELECT {USER_COLUMNS} FROM users WHERE users.id = ?"
+                        " AND users.tenant_pk = ?", (user_id, tenant_pk))
+    return user_record(reader, found[0]) if found else None
+
+
+def groups_of(reader: Reader, user_pks: Sequence[int]) -> dict[int, list[dict]]:
+    """Each user's direct groups (RFC 7643 §4.1.2), in the order the groups were made."""
+    found: dict[int, list[dict]] = {pk: [] for pk in user_pks}
+    for chunk in _chunks(list(found)):
+        for user_pk, group_id, name in reader.rows(
+                "SELECT memberships.user_pk, groups.id, groups.display_name FROM memberships"
+                " JOIN groups ON groups.pk = memberships.group_pk"
+                f" WHERE memberships.user_pk IN ({_marks(len(chunk))})"
+                " ORDER BY memberships.user_pk, groups.pk", chunk):
+            found[user_pk].append({"value": group_id, "display": name, "type": "direct"})
+    return found
+
+
+# -- groups (RFC 7643 §4.2) ----------------------------------------------------------
+
+GROUP_COLUMNS = ("groups.pk, groups.id, groups.attrs, groups.created_at, groups.modified_at,"
+                 " groups.version")
+
+
+def group_record(reader: Reader, row: tuple) -> GroupRecord:
+    """A :class:`GroupRecord` from a row of ``GROUP_COLUMNS``."""
+    return GroupRecord(pk=row[0], id=row[1], attrs=reader.json(row[2]), created_at=row[3],
+                       modified_at=row[4], version=row[5])
+
+
+def group(reader: Reader, tenant_pk: int, group_id: str) -> GroupRecord | None:
+    """One group of the tenant by id."""
+    found = reader.rows(f"SELECT {GROUP_COLUMNS} FROM groups WHERE groups.id = ?"
+                        " AND groups.tenant_pk = ?", (group_id, tenant_pk))
+    return group_record(reader, found[0]) if found else None
+
+
+def members_of(reader: Reader, group_pks: Sequence[int]) -> dict[int, list[dict]]:
+    """Each group's members, users and groups, in the order they were added."""
+    found: dict[int, list[dict]] = {pk: [] for pk in group_pks}
+    for chunk in _chunks(list(found)):
+        for group_pk, uid, user_name, display, gid, gname in reader.rows(
+                "SELECT memberships.group_pk, users.id, users.user_name, users.display_name,"
+                " child.id, child.display_name FROM memberships"
+                " LEFT OUTER JOIN users ON users.pk = memberships.user_pk"
+                " LEFT OUTER JOIN groups AS child ON child.pk = memberships.child_pk"
+                f" WHERE memberships.group_pk IN ({_marks(len(chunk))})"
+                " ORDER BY memberships.group_pk, memberships.pk", chunk):
+            if uid is not None:
+                member = {"value": uid, "display": display or user_name, "type": "User"}
+            else:
+                member = {"value": gid, "display": gname, "type": "Group"}
+            found[group_pk].append(member)
+    return found
