@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import CapacityLimiter
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -98,7 +99,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                            storage_for(settings.redis_url, settings.redis_prefix))
     locks = locks_for(settings.redis_url, settings.redis_prefix)
     users = Users(database, settings.guard_settings, on_trip=_guard_tripped)
-    services = Services(settings, database, users, Groups(database), rates, locks)
+    services = Services(settings, database, users, Groups(database), rates, locks,
+                        CapacityLimiter(settings.pool_size))
     v1, v2 = ScimApi(services, 1), ScimApi(services, 2)
 
     async def healthz(_request: Request) -> Response:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from scim2_models.path import AttrPath
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,7 +27,7 @@ from scimd.directory.query import ListQuery
 from scimd.directory.users import Users
 from scimd.limits.locks import WriteLocks
 from scimd.limits.rates import RateLimits, buckets_for
-from scimd.protocol.http import JsonResponse, json_body, paging
+from scimd.protocol.http import JsonResponse, paging, parse_json
 from scimd.protocol.slack_render import v1_schema
 from scimd.protocol.v2_render import SEARCH_URN
 from scimd.protocol.wire import RfcWire, SlackWire
@@ -58,6 +59,9 @@ class Services:
     groups: Groups
     rates: RateLimits | None
     locks: WriteLocks
+    limiter: CapacityLimiter
+    """Requests doing database work at once (``SCIMD_POOL_SIZE``): more threads than
+    pooled connections only wait, and pass the GIL around while they do."""
 
 
 def wire_for(policy: Policy, version: int) -> Wire:
@@ -109,11 +113,21 @@ class ScimApi:
         return client_address(request.client.host if request.client else None,
                               request.headers.get("x-forwarded-for"), self.trusted)
 
-    async def _call(self, request: Request) -> Call:
+    async def _serve(self, request: Request, work: Callable[[Call], Response]) -> Response:
+        """Authenticate and run ``work`` in one worker-thread hop: every database read and
+        write of a request, its rate check and its lock happen on one thread, under the
+        server's cap on concurrent database work (``Services.limiter``)."""
+        return await to_thread.run_sync(self._authorized, request, work,
+                                        limiter=self.s.limiter)
+
+    def _authorized(self, request: Request, work: Callable[[Call], Response]) -> Response:
+        return work(self._authorize(request))
+
+    def _authorize(self, request: Request) -> Call:
+        """The request's :class:`Call`: token, allowlist, plan and rate limits (spec §1, §8)."""
+        client = self.client(request)
         try:
-            principal = await run_in_threadpool(
-                authenticate, self.s.db, request.headers.get("authorization"),
-                self.client(request))
+            principal = authenticate(self.s.db, request.headers.get("authorization"), client)
         except ScimError as exc:
             if exc.dialect:
                 request.state.wire = wire_for(policy_named(exc.dialect), self.version)
@@ -138,24 +152,19 @@ class ScimApi:
             has_id = len(parts) > 1 and not search
             names = buckets_for(request.method, resource, has_id, search)
             scope = str(principal.tenant.parent_pk or principal.tenant.pk)
-            await run_in_threadpool(self.s.rates.check, scope, names)
+            self.s.rates.check(scope, names)
         dry_run = request.headers.get(DRY_RUN, "").strip() in ("1", "true")
         request.state.dry_run = dry_run
         actor = Actor("scim", principal.token_id, principal.user_id, principal.role,
-                      self.client(request), dry_run)
+                      client, dry_run)
         return Call(principal, policy, wire, actor)
 
-    async def _write(self, call: Call, kind: str, resource_id: str, fn, *args, **kw):
+    def _locked(self, call: Call, kind: str, resource_id: str, fn, *args, **kw):
         """Run a directory write holding the resource's lock (spec §9): a second write
         gets 429 ``resource_locked`` at once in the slack dialect, waits in rfc."""
         wait = 0.0 if call.policy.name == "slack" else self.s.settings.lock_wait
-        key = f"{call.tenant.pk}:{kind}:{resource_id}"
-
-        def locked_call():
-            with self.s.locks.hold(key, wait=wait):
-                return fn(*args, **kw)
-
-        return await run_in_threadpool(locked_call)
+        with self.s.locks.hold(f"{call.tenant.pk}:{kind}:{resource_id}", wait=wait):
+            return fn(*args, **kw)
 
     def _respond(self, call: Call, doc: Any, status: int = 200, *, version: int | None = None,
                  location: str | None = None) -> Response:
@@ -227,60 +236,76 @@ class ScimApi:
     # -- users (RFC 7644 §3.2-§3.6; spec §2, §3, §6) --------------------------------
 
     async def list_users(self, request: Request) -> Response:
-        call = await self._call(request)
-        return await self._list(request, call, "User", dict(request.query_params))
+        params = dict(request.query_params)
+        return await self._serve(request, lambda call: self._list(request, call, "User", params))
 
     async def search_users(self, request: Request) -> Response:
-        call = await self._call(request)
-        return await self._list(request, call, "User", _search_body(await json_body(request)))
+        raw = await request.body()
+        return await self._serve(request, lambda call: self._list(
+            request, call, "User", _search_body(parse_json(raw))))
 
     async def get_user(self, request: Request) -> Response:
-        call = await self._call(request)
-        rtype = call.policy.user_type
-        proj = _projection(request.query_params, rtype)
-        rec = await run_in_threadpool(self.s.users.get, call.tenant, request.path_params["id"],
-                                      with_groups=proj.wants("groups"))
-        if matches_none(request.headers.get("if-none-match"), rec.version):
-            return Response(status_code=304, headers={"ETag": etag(rec.version)})
-        doc = call.wire.user(rec, call.tenant, rtype, self.base(request))
-        return self._respond(call, proj.apply(doc, rtype), version=rec.version)
+        def work(call: Call) -> Response:
+            rtype = call.policy.user_type
+            proj = _projection(request.query_params, rtype)
+            rec = self.s.users.get(call.tenant, request.path_params["id"],
+                                   with_groups=proj.wants("groups"))
+            if matches_none(request.headers.get("if-none-match"), rec.version):
+                return Response(status_code=304, headers={"ETag": etag(rec.version)})
+            doc = call.wire.user(rec, call.tenant, rtype, self.base(request))
+            return self._respond(call, proj.apply(doc, rtype), version=rec.version)
+
+        return await self._serve(request, work)
 
     async def create_user(self, request: Request) -> Response:
-        call = await self._call(request)
-        attrs, password = call.wire.user_attrs(await json_body(request), call.policy,
-                                               creating=True)
-        rec = await run_in_threadpool(self.s.users.create, call.tenant, attrs,
-                                      password=password, actor=call.actor)
-        return self._user_answer(request, call, rec, 201)
+        raw = await request.body()
+
+        def work(call: Call) -> Response:
+            body = parse_json(raw)
+            attrs, password = call.wire.user_attrs(body, call.policy, creating=True)
+            rec = self.s.users.create(call.tenant, attrs, password=password, actor=call.actor)
+            return self._user_answer(request, call, rec, 201)
+
+        return await self._serve(request, work)
 
     async def replace_user(self, request: Request) -> Response:
-        call = await self._call(request)
-        body = await json_body(request)
-        _check_id(body, request.path_params["id"])
-        attrs, password = call.wire.user_attrs(body, call.policy, creating=False)
-        rec = await self._write(
-            call, "user", request.path_params["id"],
-            self.s.users.replace, call.tenant, request.path_params["id"], attrs,
-            password=password, if_match=request.headers.get("if-match"),
-            actor=call.actor)
-        return self._user_answer(request, call, rec, 200)
+        raw = await request.body()
+        user_id = request.path_params["id"]
+
+        def work(call: Call) -> Response:
+            body = parse_json(raw)
+            _check_id(body, user_id)
+            attrs, password = call.wire.user_attrs(body, call.policy, creating=False)
+            rec = self._locked(call, "user", user_id, self.s.users.replace, call.tenant,
+                               user_id, attrs, password=password,
+                               if_match=request.headers.get("if-match"), actor=call.actor)
+            return self._user_answer(request, call, rec, 200)
+
+        return await self._serve(request, work)
 
     async def patch_user(self, request: Request) -> Response:
-        call = await self._call(request)
-        ops = call.wire.patch_ops(await json_body(request), call.policy, "user")
-        rec = await self._write(
-            call, "user", request.path_params["id"],
-            self.s.users.patch, call.tenant, request.path_params["id"], ops,
-            if_match=request.headers.get("if-match"), actor=call.actor)
-        return self._user_answer(request, call, rec, 200)
+        raw = await request.body()
+        user_id = request.path_params["id"]
+
+        def work(call: Call) -> Response:
+            body = parse_json(raw)
+            ops = call.wire.patch_ops(body, call.policy, "user")
+            rec = self._locked(call, "user", user_id, self.s.users.patch, call.tenant,
+                               user_id, ops, if_match=request.headers.get("if-match"),
+                               actor=call.actor)
+            return self._user_answer(request, call, rec, 200)
+
+        return await self._serve(request, work)
 
     async def delete_user(self, request: Request) -> Response:
-        call = await self._call(request)
-        await self._write(call, "user", request.path_params["id"],
-                          self.s.users.delete, call.tenant, request.path_params["id"],
-                          if_match=request.headers.get("if-match"),
-                          actor=call.actor)
-        return self._empty(call.wire.delete_user_status, call)
+        user_id = request.path_params["id"]
+
+        def work(call: Call) -> Response:
+            self._locked(call, "user", user_id, self.s.users.delete, call.tenant, user_id,
+                         if_match=request.headers.get("if-match"), actor=call.actor)
+            return self._empty(call.wire.delete_user_status, call)
+
+        return await self._serve(request, work)
 
     def _user_answer(self, request: Request, call: Call, rec, status: int) -> Response:
         rtype = call.policy.user_type
@@ -293,65 +318,85 @@ class ScimApi:
     # -- groups (spec §4) ----------------------------------------------------------
 
     async def list_groups(self, request: Request) -> Response:
-        call = await self._call(request)
-        return await self._list(request, call, "Group", dict(request.query_params))
+        params = dict(request.query_params)
+        return await self._serve(request,
+                                 lambda call: self._list(request, call, "Group", params))
 
     async def search_groups(self, request: Request) -> Response:
-        call = await self._call(request)
-        return await self._list(request, call, "Group", _search_body(await json_body(request)))
+        raw = await request.body()
+        return await self._serve(request, lambda call: self._list(
+            request, call, "Group", _search_body(parse_json(raw))))
 
     async def get_group(self, request: Request) -> Response:
-        call = await self._call(request)
-        rtype = call.policy.group_type
-        proj = _projection(request.query_params, rtype)
-        rec = await run_in_threadpool(self.s.groups.get, call.tenant, request.path_params["id"],
-                                      with_members=proj.wants("members"))
-        if matches_none(request.headers.get("if-none-match"), rec.version):
-            return Response(status_code=304, headers={"ETag": etag(rec.version)})
-        doc = call.wire.group(rec, self.base(request))
-        return self._respond(call, proj.apply(doc, rtype), version=rec.version)
+        def work(call: Call) -> Response:
+            rtype = call.policy.group_type
+            proj = _projection(request.query_params, rtype)
+            rec = self.s.groups.get(call.tenant, request.path_params["id"],
+                                    with_members=proj.wants("members"))
+            if matches_none(request.headers.get("if-none-match"), rec.version):
+                return Response(status_code=304, headers={"ETag": etag(rec.version)})
+            doc = call.wire.group(rec, self.base(request))
+            return self._respond(call, proj.apply(doc, rtype), version=rec.version)
+
+        return await self._serve(request, work)
 
     async def create_group(self, request: Request) -> Response:
-        call = await self._call(request)
-        attrs = call.wire.group_attrs(await json_body(request), call.policy)
-        proj = _projection(request.query_params, call.policy.group_type)
-        rec = await run_in_threadpool(self.s.groups.create, call.tenant, attrs,
-                                      with_members=proj.wants("members"), actor=call.actor)
-        return self._group_answer(request, call, rec, 201, proj)
+        raw = await request.body()
+
+        def work(call: Call) -> Response:
+            body = parse_json(raw)
+            attrs = call.wire.group_attrs(body, call.policy)
+            proj = _projection(request.query_params, call.policy.group_type)
+            rec = self.s.groups.create(call.tenant, attrs, with_members=proj.wants("members"),
+                                       actor=call.actor)
+            return self._group_answer(request, call, rec, 201, proj)
+
+        return await self._serve(request, work)
 
     async def replace_group(self, request: Request) -> Response:
-        call = await self._call(request)
-        body = await json_body(request)
-        _check_id(body, request.path_params["id"])
-        attrs = call.wire.group_attrs(body, call.policy)
-        proj = _projection(request.query_params, call.policy.group_type)
-        rec = await self._write(
-            call, "group", request.path_params["id"],
-            self.s.groups.replace, call.tenant, request.path_params["id"], attrs,
-            if_match=request.headers.get("if-match"), with_members=proj.wants("members"),
-            actor=call.actor)
-        return self._group_answer(request, call, rec, 200, proj)
+        raw = await request.body()
+        group_id = request.path_params["id"]
+
+        def work(call: Call) -> Response:
+            body = parse_json(raw)
+            _check_id(body, group_id)
+            attrs = call.wire.group_attrs(body, call.policy)
+            proj = _projection(request.query_params, call.policy.group_type)
+            rec = self._locked(call, "group", group_id, self.s.groups.replace, call.tenant,
+                               group_id, attrs, if_match=request.headers.get("if-match"),
+                               with_members=proj.wants("members"), actor=call.actor)
+            return self._group_answer(request, call, rec, 200, proj)
+
+        return await self._serve(request, work)
 
     async def patch_group(self, request: Request) -> Response:
-        call = await self._call(request)
-        ops = call.wire.patch_ops(await json_body(request), call.policy, "group")
-        proj = _projection(request.query_params, call.policy.group_type)
-        answer = call.wire.patch_group_status == 200
-        rec = await self._write(
-            call, "group", request.path_params["id"],
-            self.s.groups.patch, call.tenant, request.path_params["id"], ops,
-            if_match=request.headers.get("if-match"),
-            with_members=answer and proj.wants("members"), actor=call.actor)
-        if not answer:
-            return self._empty(call.wire.patch_group_status, call)
-        return self._group_answer(request, call, rec, 200, proj)
+        raw = await request.body()
+        group_id = request.path_params["id"]
+
+        def work(call: Call) -> Response:
+            body = parse_json(raw)
+            ops = call.wire.patch_ops(body, call.policy, "group")
+            proj = _projection(request.query_params, call.policy.group_type)
+            answer = call.wire.patch_group_status == 200
+            rec = self._locked(call, "group", group_id, self.s.groups.patch, call.tenant,
+                               group_id, ops, if_match=request.headers.get("if-match"),
+                               with_members=answer and proj.wants("members"),
+                               actor=call.actor)
+            if not answer:
+                return self._empty(call.wire.patch_group_status, call)
+            return self._group_answer(request, call, rec, 200, proj)
+
+        return await self._serve(request, work)
 
     async def delete_group(self, request: Request) -> Response:
-        call = await self._call(request)
-        await self._write(call, "group", request.path_params["id"],
-                          self.s.groups.delete, call.tenant, request.path_params["id"],
-                          if_match=request.headers.get("if-match"), actor=call.actor)
-        return self._empty(204, call)
+        group_id = request.path_params["id"]
+
+        def work(call: Call) -> Response:
+            self._locked(call, "group", group_id, self.s.groups.delete, call.tenant, group_id,
+                         if_match=request.headers.get("if-match"), actor=call.actor)
+            return self._empty(204, call)
+
+        return await self._serve(request, work)
 
     def _group_answer(self, request: Request, call: Call, rec, status: int,
                       proj: Projection) -> Response:
@@ -364,8 +409,11 @@ class ScimApi:
 
     async def search_root(self, request: Request) -> Response:
         """``POST /.search`` over every resource type (RFC 7644 §3.4.3)."""
-        call = await self._call(request)
-        params = _search_body(await json_body(request))
+        raw = await request.body()
+        return await self._serve(request, lambda call: self._search_all(
+            request, call, _search_body(parse_json(raw))))
+
+    def _search_all(self, request: Request, call: Call, params: dict[str, Any]) -> Response:
         start, count = paging(params.get("startIndex"), params.get("count"),
                               call.policy.default_page)
         base = self.base(request)
@@ -381,24 +429,24 @@ class ScimApi:
             query.unknown_as_absent = True  # RFC 7644 §3.4.2.1: no value, not an error
             query.start_index = max(start - total, 1)
             query.count = max(count - len(resources), 0)
-            page = await run_in_threadpool(service.list, call.tenant, query)
+            page = service.list(call.tenant, query)
             total += page.total
             resources += [proj.apply(render(r), rtype) for r in page.items]
         return JsonResponse(call.wire.list(resources, total, start),
                             media_type=call.wire.media_type)
 
-    async def _list(self, request: Request, call: Call, kind: str,
-                    params: dict[str, Any]) -> Response:
+    def _list(self, request: Request, call: Call, kind: str,
+              params: dict[str, Any]) -> Response:
         user = kind == "User"
         rtype = call.policy.user_type if user else call.policy.group_type
         query, proj = self._query(call, params, rtype)
         base = self.base(request)
         if user:
-            page = await run_in_threadpool(self.s.users.list, call.tenant, query)
+            page = self.s.users.list(call.tenant, query)
             docs = [proj.apply(call.wire.user(r, call.tenant, rtype, base), rtype)
                     for r in page.items]
         else:
-            page = await run_in_threadpool(self.s.groups.list, call.tenant, query)
+            page = self.s.groups.list(call.tenant, query)
             docs = [proj.apply(call.wire.group(r, base), rtype) for r in page.items]
         return JsonResponse(call.wire.list(docs, page.total, query.start_index),
                             media_type=call.wire.media_type)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
 
 from scimd.scim.errors import invalid_syntax, invalid_value
@@ -25,13 +24,12 @@ class JsonResponse(Response):
         super().__init__(body, status_code=status_code, headers=headers, media_type=media_type)
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON body; 400 ``invalidSyntax`` if it is not JSON.
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON; 400 ``invalidSyntax`` if it is not JSON.
 
     The ``Content-Type`` is not checked: clients send ``application/json``,
     ``application/scim+json`` and even form types (spec §12).
     """
-    raw = await request.body()
     if not raw.strip():
         raise invalid_syntax("The request body is empty.", code="invalid_request_payload")
     try:
