@@ -43,11 +43,31 @@ def group_count(client) -> int:
 
 
 def patch_ok(client, group_id: str, *operations: dict) -> dict:
+    """A group PATCH that asks for no attributes answers 204 (RFC 7644 §3.5.2); the group
+    as it now is comes from a GET."""
     r = client.patch(f"/Groups/{group_id}", patch_op(*operations))
+    assert r.status_code == 204, r.text
+    assert r.content == b""
+    return get_group(client, group_id)
+
+
+@pytest.mark.parametrize("query, has_members", [
+    ("attributes=members", True), ("excludedAttributes=members", False),
+    ("attributes=displayName", False)])
+def test_patch_that_asks_for_attributes_answers_200_with_the_group(rfc, people, query,
+                                                                    has_members):
+    """RFC 7644 §3.5.2: with ``attributes`` or ``excludedAttributes`` the PATCH answers 200
+    and the group, projected as asked."""
+    group = rfc.create_group("Answered")
+    r = rfc.patch(f"/Groups/{group['id']}?{query}", patch_op(
+        {"op": "add", "path": "members", "value": [{"value": people[0]["id"]}]}))
     assert r.status_code == 200, r.text
     doc = r.json()
-    assert doc == get_group(client, group_id)
-    return doc
+    assert doc["id"] == group["id"]
+    assert ("members" in doc) is has_members
+    if has_members:
+        assert [m["value"] for m in doc["members"]] == [people[0]["id"]]
+    assert r.headers["ETag"] == 'W/"2"'
 
 
 def patch_fails(client, group_id: str, status: int, scim_type: str | None,

@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     locks = locks_for(settings.redis_url, settings.redis_prefix)
     users = Users(database, settings.guard_settings, on_trip=_guard_tripped)
     services = Services(settings, database, users, Groups(database), rates, locks,
-                        CapacityLimiter(settings.pool_size))
+                        CapacityLimiter(settings.pool_size), inline_reads=database.is_sqlite)
     v1, v2 = ScimApi(services, 1), ScimApi(services, 2)
 
     async def healthz(_request: Request) -> Response:

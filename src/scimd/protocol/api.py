@@ -62,6 +62,8 @@ class Services:
     limiter: CapacityLimiter
     """Requests doing database work at once (``SCIMD_POOL_SIZE``): more threads than
     pooled connections only wait, and pass the GIL around while they do."""
+    inline_reads: bool = False
+    """Serve reads on the event loop (SQLite), not in a worker thread."""
 
 
 def wire_for(policy: Policy, version: int) -> Wire:
@@ -113,10 +115,19 @@ class ScimApi:
         return client_address(request.client.host if request.client else None,
                               request.headers.get("x-forwarded-for"), self.trusted)
 
-    async def _serve(self, request: Request, work: Callable[[Call], Response]) -> Response:
-        """Authenticate and run ``work`` in one worker-thread hop: every database read and
-        write of a request, its rate check and its lock happen on one thread, under the
-        server's cap on concurrent database work (``Services.limiter``)."""
+    async def _serve(self, request: Request, work: Callable[[Call], Response], *,
+                     read: bool = False) -> Response:
+        """Authenticate and run ``work``: every database statement of a request, its rate
+        check and its lock, in one go.
+
+        Writes run in one worker-thread hop, under the server's cap on concurrent database
+        work (``Services.limiter``): they may wait on a lock, on ``fsync`` or on a password
+        hash. Reads on SQLite run on the event loop itself: they are a few indexed
+        statements that never wait on a writer (WAL), and a thread hop cost more than the
+        read (bench/README.md, docs/decisions.md).
+        """
+        if read and self.s.inline_reads:
+            return self._authorized(request, work)
         return await to_thread.run_sync(self._authorized, request, work,
                                         limiter=self.s.limiter)
 
@@ -237,12 +248,13 @@ class ScimApi:
 
     async def list_users(self, request: Request) -> Response:
         params = dict(request.query_params)
-        return await self._serve(request, lambda call: self._list(request, call, "User", params))
+        return await self._serve(
+            request, lambda call: self._list(request, call, "User", params), read=True)
 
     async def search_users(self, request: Request) -> Response:
         raw = await request.body()
         return await self._serve(request, lambda call: self._list(
-            request, call, "User", _search_body(parse_json(raw))))
+            request, call, "User", _search_body(parse_json(raw))), read=True)
 
     async def get_user(self, request: Request) -> Response:
         def work(call: Call) -> Response:
@@ -255,7 +267,7 @@ class ScimApi:
             doc = call.wire.user(rec, call.tenant, rtype, self.base(request))
             return self._respond(call, proj.apply(doc, rtype), version=rec.version)
 
-        return await self._serve(request, work)
+        return await self._serve(request, work, read=True)
 
     async def create_user(self, request: Request) -> Response:
         raw = await request.body()
@@ -319,13 +331,13 @@ class ScimApi:
 
     async def list_groups(self, request: Request) -> Response:
         params = dict(request.query_params)
-        return await self._serve(request,
-                                 lambda call: self._list(request, call, "Group", params))
+        return await self._serve(
+            request, lambda call: self._list(request, call, "Group", params), read=True)
 
     async def search_groups(self, request: Request) -> Response:
         raw = await request.body()
         return await self._serve(request, lambda call: self._list(
-            request, call, "Group", _search_body(parse_json(raw))))
+            request, call, "Group", _search_body(parse_json(raw))), read=True)
 
     async def get_group(self, request: Request) -> Response:
         def work(call: Call) -> Response:
@@ -338,7 +350,7 @@ class ScimApi:
             doc = call.wire.group(rec, self.base(request))
             return self._respond(call, proj.apply(doc, rtype), version=rec.version)
 
-        return await self._serve(request, work)
+        return await self._serve(request, work, read=True)
 
     async def create_group(self, request: Request) -> Response:
         raw = await request.body()
@@ -377,13 +389,16 @@ class ScimApi:
             body = parse_json(raw)
             ops = call.wire.patch_ops(body, call.policy, "group")
             proj = _projection(request.query_params, call.policy.group_type)
-            answer = call.wire.patch_group_status == 200
+            asked = ("attributes" in request.query_params
+                     or "excludedAttributes" in request.query_params)
+            answer = call.wire.patch_group_status == 200 or (
+                asked and call.wire.patch_group_body_on_request)
             rec = self._locked(call, "group", group_id, self.s.groups.patch, call.tenant,
                                group_id, ops, if_match=request.headers.get("if-match"),
                                with_members=answer and proj.wants("members"),
                                actor=call.actor)
             if not answer:
-                return self._empty(call.wire.patch_group_status, call)
+                return self._empty(204, call)
             return self._group_answer(request, call, rec, 200, proj)
 
         return await self._serve(request, work)
@@ -411,7 +426,7 @@ class ScimApi:
         """``POST /.search`` over every resource type (RFC 7644 §3.4.3)."""
         raw = await request.body()
         return await self._serve(request, lambda call: self._search_all(
-            request, call, _search_body(parse_json(raw))))
+            request, call, _search_body(parse_json(raw))), read=True)
 
     def _search_all(self, request: Request, call: Call, params: dict[str, Any]) -> Response:
         start, count = paging(params.get("startIndex"), params.get("count"),
