@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from scimd.scim.errors import ScimError, uniqueness
 from scimd.scim.values import DATETIME_FORMAT
+from scimd.store.records import Page
 
 _ID_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -43,3 +46,29 @@ def conflict(exc: IntegrityError) -> ScimError:
     if "display_name" in text:
         return uniqueness("displayName is already taken.", "group_name_taken")
     return ScimError(409, "conflict", "The change conflicts with another resource.", "uniqueness")
+
+
+def find_page(conn: Connection, table: Table, columns: Sequence[Any],
+              record: Callable[[Any], Any], tenant_pk: int, where: Any,
+              order_by: Sequence[Any], offset: int, limit: int) -> Page:
+    """A page of a tenant's matching rows and the number of all matches (RFC 7644
+    §3.4.2.4).
+
+    The page's keys are found first, alone: unfiltered in the default order that is a
+    walk of the ``(tenant_pk, pk)`` index, so a page deep in the collection skips index
+    entries, not rows. A short page tells the total by itself; only full or empty pages
+    pay for a count.
+    """
+    conds = [table.c.tenant_pk == tenant_pk]
+    if where is not None:
+        conds.append(where)
+    items: list[Any] = []
+    if limit > 0:
+        keys = (select(table.c.pk).where(*conds).order_by(*order_by, table.c.pk)
+                .offset(offset).limit(limit).correlate(None))
+        stmt = select(*columns).where(table.c.pk.in_(keys)).order_by(*order_by, table.c.pk)
+        items = [record(r) for r in conn.execute(stmt)]
+    if len(items) < limit and (items or offset == 0):
+        return Page(offset + len(items), items)
+    total = conn.execute(select(func.count()).select_from(table).where(*conds)).scalar_one()
+    return Page(total, items)

@@ -43,9 +43,11 @@ class Reader:
         finally:
             cur.close()
 
-    def json(self, value: Any) -> Any:
-        """A JSON column's value: psycopg decodes JSONB itself, sqlite3 gives text."""
-        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column's value: psycopg (and SQLAlchemy) decode it already, sqlite3 gives text."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def on(conn: Connection) -> Reader:
@@ -82,7 +84,7 @@ def token_row(reader: Reader, digest: str) -> tuple[Tenant, tuple] | None:
     row = found[0]
     tenant = Tenant(pk=row[0], id=row[1], name=row[2], plan=row[3], dialect=row[4],
                     parent_pk=row[5], domain=row[6])
-    rest = (row[7], row[8], reader.json(row[9]), row[10], row[11], row[12],
+    rest = (row[7], row[8], json_value(row[9]), row[10], row[11], row[12],
             None if row[13] is None else bool(row[13]))
     return tenant, rest
 
@@ -93,9 +95,10 @@ USER_COLUMNS = ("users.pk, users.id, users.attrs, users.active, users.created_at
                 " users.modified_at, users.version, users.role, users.is_bot, users.erased")
 
 
-def user_record(reader: Reader, row: tuple) -> UserRecord:
-    """A :class:`UserRecord` from a row of ``USER_COLUMNS``."""
-    return UserRecord(pk=row[0], id=row[1], attrs=reader.json(row[2]), active=bool(row[3]),
+def user_record(row: Any) -> UserRecord:
+    """A :class:`UserRecord` from a row of ``USER_COLUMNS`` (a tuple or a SQLAlchemy row
+    of the same columns: positions are cheaper than names)."""
+    return UserRecord(pk=row[0], id=row[1], attrs=json_value(row[2]), active=bool(row[3]),
                       created_at=row[4], modified_at=row[5], version=row[6], role=row[7],
                       is_bot=bool(row[8]), erased=bool(row[9]))
 
@@ -104,7 +107,7 @@ def user(reader: Reader, tenant_pk: int, user_id: str) -> UserRecord | None:
     """One user of the tenant by id."""
     found = reader.rows(f"SELECT {USER_COLUMNS} FROM users WHERE users.id = ?"
                         " AND users.tenant_pk = ?", (user_id, tenant_pk))
-    return user_record(reader, found[0]) if found else None
+    return user_record(found[0]) if found else None
 
 
 def groups_of(reader: Reader, user_pks: Sequence[int]) -> dict[int, list[dict]]:
@@ -126,9 +129,9 @@ GROUP_COLUMNS = ("groups.pk, groups.id, groups.attrs, groups.created_at, groups.
                  " groups.version")
 
 
-def group_record(reader: Reader, row: tuple) -> GroupRecord:
-    """A :class:`GroupRecord` from a row of ``GROUP_COLUMNS``."""
-    return GroupRecord(pk=row[0], id=row[1], attrs=reader.json(row[2]), created_at=row[3],
+def group_record(row: Any) -> GroupRecord:
+    """A :class:`GroupRecord` from a row of ``GROUP_COLUMNS`` (tuple or SQLAlchemy row)."""
+    return GroupRecord(pk=row[0], id=row[1], attrs=json_value(row[2]), created_at=row[3],
                        modified_at=row[4], version=row[5])
 
 
@@ -136,7 +139,7 @@ def group(reader: Reader, tenant_pk: int, group_id: str) -> GroupRecord | None:
     """One group of the tenant by id."""
     found = reader.rows(f"SELECT {GROUP_COLUMNS} FROM groups WHERE groups.id = ?"
                         " AND groups.tenant_pk = ?", (group_id, tenant_pk))
-    return group_record(reader, found[0]) if found else None
+    return group_record(found[0]) if found else None
 
 
 def members_of(reader: Reader, group_pks: Sequence[int]) -> dict[int, list[dict]]:

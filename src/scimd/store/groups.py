@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from scimd.store import direct
+from scimd.store import common, direct
 from scimd.store import tables as t
 from scimd.store.common import conflict, insert_ignore, now
 from scimd.store.records import GroupRecord, Page
@@ -22,10 +22,6 @@ _COLUMNS = (t.groups.c.pk, t.groups.c.id, t.groups.c.attrs, t.groups.c.created_a
             t.groups.c.modified_at, t.groups.c.version)
 
 
-def _record(row: Any) -> GroupRecord:
-    return GroupRecord(pk=row.pk, id=row.id, attrs=row.attrs, created_at=row.created_at,
-                       modified_at=row.modified_at, version=row.version)
-
 
 def get(conn: Connection, tenant_pk: int, group_id: str, *,
         for_update: bool = False) -> GroupRecord | None:
@@ -33,7 +29,7 @@ def get(conn: Connection, tenant_pk: int, group_id: str, *,
     if for_update:
         stmt = stmt.with_for_update()
     row = conn.execute(stmt).first()
-    return _record(row) if row else None
+    return direct.group_record(row) if row else None
 
 
 def pks_by_ids(conn: Connection, tenant_pk: int, ids: Sequence[str]) -> dict[str, int]:
@@ -48,16 +44,9 @@ def pks_by_ids(conn: Connection, tenant_pk: int, ids: Sequence[str]) -> dict[str
 
 def find_page(conn: Connection, tenant_pk: int, where: Any, order_by: list[Any],
               offset: int, limit: int) -> Page:
-    conds = [t.groups.c.tenant_pk == tenant_pk]
-    if where is not None:
-        conds.append(where)
-    total = conn.execute(select(func.count()).select_from(t.groups).where(*conds)).scalar_one()
-    items: list[GroupRecord] = []
-    if limit > 0 and offset < total:
-        stmt = select(*_COLUMNS).where(*conds).order_by(*order_by, t.groups.c.pk) \
-            .offset(offset).limit(limit)
-        items = [_record(r) for r in conn.execute(stmt)]
-    return Page(total, items)
+    """A page of matching groups and the number of all matches."""
+    return common.find_page(conn, t.groups, _COLUMNS, direct.group_record, tenant_pk, where,
+                            order_by, offset, limit)
 
 
 def load_members(conn: Connection, records: Sequence[GroupRecord]) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimd.scim.slack_schemas import GUEST_URN
-from scimd.store import direct
+from scimd.store import common, direct
 from scimd.store import tables as t
 from scimd.store.common import conflict, now
 from scimd.store.records import Page, UserRecord
@@ -17,14 +17,7 @@ from scimd.store.records import Page, UserRecord
 _COLUMNS = (t.users.c.pk, t.users.c.id, t.users.c.attrs, t.users.c.active,
             t.users.c.created_at, t.users.c.modified_at, t.users.c.version,
             t.users.c.role, t.users.c.is_bot, t.users.c.erased)
-CHUNK = 900
-"""Ids per ``IN (...)`` list, under SQLite's bound-parameter limit on old builds."""
-
-
-def _record(row: Any) -> UserRecord:
-    return UserRecord(pk=row.pk, id=row.id, attrs=row.attrs, active=row.active,
-                      created_at=row.created_at, modified_at=row.modified_at,
-                      version=row.version, role=row.role, is_bot=row.is_bot, erased=row.erased)
+CHUNK = direct.CHUNK
 
 
 def get(conn: Connection, tenant_pk: int, user_id: str, *,
@@ -34,7 +27,7 @@ def get(conn: Connection, tenant_pk: int, user_id: str, *,
     if for_update:
         stmt = stmt.with_for_update()
     row = conn.execute(stmt).first()
-    return _record(row) if row else None
+    return direct.user_record(row) if row else None
 
 
 def pks_by_ids(conn: Connection, tenant_pk: int, ids: Sequence[str]) -> dict[str, int]:
@@ -52,16 +45,8 @@ def pks_by_ids(conn: Connection, tenant_pk: int, ids: Sequence[str]) -> dict[str
 def find_page(conn: Connection, tenant_pk: int, where: Any, order_by: list[Any],
               offset: int, limit: int) -> Page:
     """A page of matching users and the number of all matches."""
-    conds = [t.users.c.tenant_pk == tenant_pk]
-    if where is not None:
-        conds.append(where)
-    total = conn.execute(select(func.count()).select_from(t.users).where(*conds)).scalar_one()
-    items: list[UserRecord] = []
-    if limit > 0 and offset < total:
-        stmt = select(*_COLUMNS).where(*conds).order_by(*order_by, t.users.c.pk) \
-            .offset(offset).limit(limit)
-        items = [_record(r) for r in conn.execute(stmt)]
-    return Page(total, items)
+    return common.find_page(conn, t.users, _COLUMNS, direct.user_record, tenant_pk, where, order_by,
+                            offset, limit)
 
 
 def load_groups(conn: Connection, records: Sequence[UserRecord]) -> None:
