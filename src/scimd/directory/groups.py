@@ -67,7 +67,7 @@ class Groups:
             if rec is None:
                 raise _missing(group_id)
             if with_members:
-                rec.members = direct.members_of(reader, [rec.pk])[rec.pk]
+                direct.fill_members(reader, [rec])
             return rec
 
     def list(self, tenant: Tenant, query: ListQuery) -> Page:
@@ -75,12 +75,18 @@ class Groups:
         compiler = FilterCompiler(self.db.engine.dialect.name, policy.group_type,
                                   unknown_as_absent=query.unknown_as_absent)
         where = compiler.compile(query.filter) if query.filter is not None else None
+        offset = max(query.start_index - 1, 0)
+        if where is None and query.sort_by is None:  # a whole-directory read: direct
+            with self.db.snapshot() as reader:
+                page = direct.page(reader, "groups", tenant.pk, offset, query.count)
+                if query.with_relations:
+                    direct.fill_members(reader, page.items)
+                return page
         order = []
         if query.sort_by is not None:
             order = compiler.order_by(query.sort_by, query.descending)
         with self.db.read() as conn:
-            page = store.find_page(conn, tenant.pk, where, order,
-                                   max(query.start_index - 1, 0), query.count)
+            page = store.find_page(conn, tenant.pk, where, order, offset, query.count)
             if query.with_relations:
                 store.load_members(conn, page.items)
             return page

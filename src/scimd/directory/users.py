@@ -46,11 +46,15 @@ class Users:
             if rec is None:
                 raise _missing(user_id)
             if with_groups:
-                rec.groups = direct.groups_of(reader, [rec.pk])[rec.pk]
-        if with_groups and store.shows_channels(rec):
-            with self.db.read() as conn:
-                store.load_groups(conn, [rec])
+                self._fill_groups(reader, [rec])
         return rec
+
+    def _fill_groups(self, reader: direct.Reader, records: list[UserRecord]) -> None:
+        """Each record's groups; a guest's channels too (spec §3.2, the rare slow path)."""
+        direct.fill_groups(reader, records)
+        if any(store.shows_channels(r) for r in records):
+            with self.db.read() as conn:
+                store.load_groups(conn, records)
 
     def list(self, tenant: Tenant, query: ListQuery) -> Page:
         policy = policy_for(tenant)
@@ -60,12 +64,18 @@ class Users:
         where = None
         if query.filter is not None:
             where = compiler.compile(policy.rewrite_filter(query.filter))
+        offset = max(query.start_index - 1, 0)
+        if where is None and query.sort_by is None:  # a whole-directory read: direct
+            with self.db.snapshot() as reader:
+                page = direct.page(reader, "users", tenant.pk, offset, query.count)
+                if query.with_relations:
+                    self._fill_groups(reader, page.items)
+                return page
         order = []
         if query.sort_by is not None:
             order = compiler.order_by(query.sort_by, query.descending)
         with self.db.read() as conn:
-            page = store.find_page(conn, tenant.pk, where, order,
-                                   max(query.start_index - 1, 0), query.count)
+            page = store.find_page(conn, tenant.pk, where, order, offset, query.count)
             if query.with_relations:
                 store.load_groups(conn, page.items)
             return page

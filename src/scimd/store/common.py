@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from scimd.scim.errors import ScimError, uniqueness
 from scimd.scim.values import DATETIME_FORMAT
 from scimd.store.records import Page
+from scimd.store.tables import resource_counts
 
 _ID_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -56,19 +57,36 @@ def find_page(conn: Connection, table: Table, columns: Sequence[Any],
 
     The page's keys are found first, alone: unfiltered in the default order that is a
     walk of the ``(tenant_pk, pk)`` index, so a page deep in the collection skips index
-    entries, not rows. A short page tells the total by itself; only full or empty pages
-    pay for a count.
+    entries, not rows. Without a filter the total is the tenant's count that triggers
+    keep (migration 0006); with one, a short page tells the total by itself, and only
+    full or empty pages pay for a count.
     """
     conds = [table.c.tenant_pk == tenant_pk]
+    total = None
     if where is not None:
         conds.append(where)
+    else:
+        total = tenant_total(conn, table, tenant_pk)
     items: list[Any] = []
-    if limit > 0:
+    if limit > 0 and (total is None or offset < total):
         keys = (select(table.c.pk).where(*conds).order_by(*order_by, table.c.pk)
                 .offset(offset).limit(limit).correlate(None))
         stmt = select(*columns).where(table.c.pk.in_(keys)).order_by(*order_by, table.c.pk)
         items = [record(r) for r in conn.execute(stmt)]
+    if total is not None:
+        return Page(total, items)
     if len(items) < limit and (items or offset == 0):
         return Page(offset + len(items), items)
     total = conn.execute(select(func.count()).select_from(table).where(*conds)).scalar_one()
     return Page(total, items)
+
+
+COUNTED = {"users": "user", "groups": "group"}
+
+
+def tenant_total(conn: Connection, table: Table, tenant_pk: int) -> int:
+    """How many rows of ``table`` (users or groups) the tenant has: one key look-up."""
+    c = resource_counts.c
+    found = conn.execute(select(c.total).where(
+        c.tenant_pk == tenant_pk, c.resource == COUNTED[table.name])).scalar()
+    return found or 0

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from scimd.store.records import GroupRecord, Tenant, UserRecord
+from scimd.store.records import GroupRecord, Page, Tenant, UserRecord
 
 CHUNK = 900
 """Keys per ``IN (...)`` list, under SQLite's bound-parameter limit on old builds."""
@@ -123,6 +123,13 @@ def groups_of(reader: Reader, user_pks: Sequence[int]) -> dict[int, list[dict]]:
     return found
 
 
+def fill_groups(reader: Reader, records: Sequence[UserRecord]) -> None:
+    """Set each record's ``groups``."""
+    found = groups_of(reader, [r.pk for r in records])
+    for r in records:
+        r.groups = found[r.pk]
+
+
 # -- groups (RFC 7643 §4.2) ----------------------------------------------------------
 
 GROUP_COLUMNS = ("groups.pk, groups.id, groups.attrs, groups.created_at, groups.modified_at,"
@@ -159,3 +166,34 @@ def members_of(reader: Reader, group_pks: Sequence[int]) -> dict[int, list[dict]
                 member = {"value": gid, "display": gname, "type": "Group"}
             found[group_pk].append(member)
     return found
+
+
+def fill_members(reader: Reader, records: Sequence[GroupRecord]) -> None:
+    """Set each record's ``members``."""
+    found = members_of(reader, [r.pk for r in records])
+    for r in records:
+        r.members = found[r.pk]
+
+
+# -- unfiltered pages (RFC 7644 §3.4.2.4) ---------------------------------------------
+
+def page(reader: Reader, table: str, tenant_pk: int, offset: int, limit: int) -> Page:
+    """A page of all the tenant's users or groups in the default order: the total from
+    the trigger-kept ``resource_counts`` (migration 0006), the page's keys from a walk of
+    the ``(tenant_pk, pk)`` index, then those rows alone. This is how identity providers
+    read a whole directory, page after page."""
+    kind, columns, record = _PAGED[table]
+    found = reader.rows("SELECT total FROM resource_counts WHERE tenant_pk = ?"
+                        " AND resource = ?", (tenant_pk, kind))
+    total = found[0][0] if found else 0
+    items: list = []
+    if limit > 0 and offset < total:
+        items = [record(r) for r in reader.rows(
+            f"SELECT {columns} FROM {table} WHERE {table}.pk IN (SELECT pk FROM {table}"
+            f" WHERE tenant_pk = ? ORDER BY pk LIMIT ? OFFSET ?) ORDER BY {table}.pk",
+            (tenant_pk, limit, offset))]
+    return Page(total, items)
+
+
+_PAGED = {"users": ("user", USER_COLUMNS, user_record),
+          "groups": ("group", GROUP_COLUMNS, group_record)}

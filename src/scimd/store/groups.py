@@ -51,9 +51,7 @@ def find_page(conn: Connection, tenant_pk: int, where: Any, order_by: list[Any],
 
 def load_members(conn: Connection, records: Sequence[GroupRecord]) -> None:
     """Fill ``members`` of each record: users and groups, in the order they were added."""
-    found = direct.members_of(direct.on(conn), [r.pk for r in records])
-    for r in records:
-        r.members = found[r.pk]
+    direct.fill_members(direct.on(conn), records)
 
 
 def _columns(attrs: dict) -> dict[str, Any]:

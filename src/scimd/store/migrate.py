@@ -20,14 +20,14 @@ def _config() -> Config:
     return cfg
 
 
-def upgrade(db: Database) -> None:
-    """Bring the database to the newest schema."""
+def upgrade(db: Database, target: str = "head") -> None:
+    """Bring the database to the newest schema (or to the revision ``target``)."""
     cfg = _config()
     with db.engine.connect() as conn:
         if db.is_sqlite:
             conn = conn.execution_options(scimd_write=True)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, target)
         conn.commit()
 
 

@@ -220,3 +220,11 @@ webhooks = Table(
     Column("last_delivered_at", Stamp, nullable=True),
     Index(None, "tenant_pk"),
 )
+
+# Rows of users and groups per tenant, kept by triggers (migration 0006).
+resource_counts = Table(
+    "resource_counts", metadata,
+    Column("tenant_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), primary_key=True),
+    Column("resource", String(8), primary_key=True),
+    Column("total", BigInteger, nullable=False, server_default="0"),
+)

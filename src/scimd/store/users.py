@@ -51,9 +51,7 @@ def find_page(conn: Connection, tenant_pk: int, where: Any, order_by: list[Any],
 
 def load_groups(conn: Connection, records: Sequence[UserRecord]) -> None:
     """Fill ``groups`` (direct memberships, RFC 7643 §4.1.2) of each record in one query."""
-    found = direct.groups_of(direct.on(conn), [r.pk for r in records])
-    for r in records:
-        r.groups = found[r.pk]
+    direct.fill_groups(direct.on(conn), records)
     guests = [r for r in records if shows_channels(r)]
     if guests:  # a guest's channels are shown in its guest extension (spec §3.2)
         from scimd.store.grid import channels_of
