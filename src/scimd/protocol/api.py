@@ -37,7 +37,7 @@ from scimd.scim.errors import ScimError, invalid_syntax, invalid_value, not_foun
 from scimd.scim.paths import parse_filter, parse_path, path_error, resolve
 from scimd.scim.projection import Projection, parse_projection
 from scimd.settings import Settings
-from scimd.store.db import Database
+from scimd.store.db import Database, on_the_loop
 from scimd.store.records import Actor, Tenant
 
 DRY_RUN = "scimd-dry-run"
@@ -127,7 +127,8 @@ class ScimApi:
         read (bench/README.md, docs/decisions.md).
         """
         if read and self.s.inline_reads:
-            return self._authorized(request, work)
+            with on_the_loop():
+                return self._authorized(request, work)
         return await to_thread.run_sync(self._authorized, request, work,
                                         limiter=self.s.limiter)
 

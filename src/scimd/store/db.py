@@ -14,12 +14,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from scimd.store.direct import Reader
 
@@ -31,6 +32,31 @@ def _dumps(value: object) -> str:
 
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
+
+
+ON_THE_LOOP: ContextVar[bool] = ContextVar("scimd_on_the_loop", default=False)
+"""Set while a request's synchronous work runs on the event loop itself (SQLite reads)."""
+
+
+@contextmanager
+def on_the_loop() -> Iterator[None]:
+    """Mark the enclosed synchronous work as running on the event loop's thread."""
+    token = ON_THE_LOOP.set(True)
+    try:
+        yield
+    finally:
+        ON_THE_LOOP.reset(token)
+
+
+@contextmanager
+def reading(dbapi: object, sqlite: bool) -> Iterator[Reader]:
+    """One read transaction on a DBAPI connection, rolled back at the end."""
+    if sqlite:
+        dbapi.execute("BEGIN")  # type: ignore[attr-defined]
+    try:
+        yield Reader(dbapi, not sqlite)
+    finally:
+        dbapi.rollback()  # type: ignore[attr-defined]  # a read: nothing to keep
 
 
 def normalize_url(url: str) -> str:
@@ -45,6 +71,7 @@ class Database:
     """An engine and the transaction helpers every request uses."""
 
     engine: Engine
+    loop_connection: PoolProxiedConnection | None = None
     writers: threading.RLock = field(default_factory=threading.RLock)
     """On SQLite, this process's writers queue here, in order, for the one write lock:
     SQLite's own busy handler makes waiters sleep and retry, which under 16 concurrent
@@ -63,17 +90,22 @@ class Database:
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:
-        """A read transaction on the pooled DBAPI connection, for :mod:`store.direct`'s
-        hand-written hot reads (no SQLAlchemy statement machinery on the way)."""
+        """A read transaction on a DBAPI connection, for :mod:`store.direct`'s hand-written
+        hot reads (no SQLAlchemy statement machinery on the way).
+
+        Reads that run on the event loop (:func:`on_the_loop`) use one connection kept
+        for the loop: they run one at a time, and a pool checkout cost a tenth of a GET.
+        """
+        if ON_THE_LOOP.get():
+            if self.loop_connection is None:
+                self.loop_connection = self.engine.raw_connection()
+            with reading(self.loop_connection.driver_connection, self.is_sqlite) as reader:
+                yield reader
+            return
         raw = self.engine.raw_connection()
         try:
-            dbapi = raw.driver_connection
-            if self.is_sqlite:
-                dbapi.execute("BEGIN")
-            try:
-                yield Reader(dbapi, not self.is_sqlite)
-            finally:
-                dbapi.rollback()  # a read: nothing to keep
+            with reading(raw.driver_connection, self.is_sqlite) as reader:
+                yield reader
         finally:
             raw.close()
 
@@ -97,6 +129,9 @@ class Database:
             yield
 
     def dispose(self) -> None:
+        if self.loop_connection is not None:
+            self.loop_connection.close()
+            self.loop_connection = None
         self.engine.dispose()
 
 
