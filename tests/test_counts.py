@@ -101,7 +101,7 @@ def test_concurrent_creates_are_all_counted(rfc, db):
         try:
             for i in range(5):
                 users.create(tenant, {"userName": f"count.w{worker}.{i}"})
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=create, args=(w,)) for w in range(6)]

@@ -35,12 +35,12 @@ from scimd.scim.evaluate import matches
 from scimd.scim.paths import parse_filter
 from scimd.scim.validate import canonical_body
 from scimd.scim.values import DATETIME_FORMAT
+from scimd.store import direct, migrate
 from scimd.store import groups as group_store
-from scimd.store import migrate
 from scimd.store import tables as t
 from scimd.store.common import new_id
 from scimd.store.db import Database, connect
-from scimd.store.filter_sql import FilterCompiler
+from scimd.store.filter_sql import FilterCompiler, indexed_equality
 from scimd.store.records import UserRecord
 from scimd.store.tenants import create_tenant
 from scimd.store.users import insert_user, load_groups
@@ -250,11 +250,18 @@ def body_of(rec: UserRecord) -> dict:
 
 
 def select_sql(db: Database, tenant_pk: int, node: Any) -> set[str]:
-    """The ids the compiled filter selects in the tenant."""
+    """The ids the compiled filter selects in the tenant; where the filter is an indexed
+    equality, the direct look-up that serves it must select the same ids."""
     with db.read() as conn:
         cond = FilterCompiler(conn.dialect.name, USER_TYPE, tenant_pk=tenant_pk).compile(node)
         rows = conn.execute(select(t.users.c.id).where(t.users.c.tenant_pk == tenant_pk, cond))
-        return {r.id for r in rows}
+        found = {r.id for r in rows}
+    lookup = indexed_equality(USER_TYPE, node)
+    if lookup is not None:
+        with db.snapshot() as reader:
+            direct_ids = {u.id for u in direct.users_equal(reader, tenant_pk, *lookup)}
+        assert direct_ids == found, f"direct look-up {lookup} disagrees with the compiled filter"
+    return found
 
 
 def select_memory(bodies: dict[str, dict], node: Any) -> set[str]:

@@ -25,7 +25,7 @@ from scimd.store import audit, direct, grid
 from scimd.store import users as store
 from scimd.store.common import new_id
 from scimd.store.db import Database
-from scimd.store.filter_sql import FilterCompiler
+from scimd.store.filter_sql import FilterCompiler, indexed_equality
 from scimd.store.records import CLI, Actor, Page, Tenant, UserRecord
 
 
@@ -58,19 +58,23 @@ class Users:
 
     def list(self, tenant: Tenant, query: ListQuery) -> Page:
         policy = policy_for(tenant)
-        compiler = FilterCompiler(self.db.engine.dialect.name, policy.user_type,
-                                  unknown_as_absent=query.unknown_as_absent,
-                                  tenant_pk=tenant.pk)
-        where = None
-        if query.filter is not None:
-            where = compiler.compile(policy.rewrite_filter(query.filter))
         offset = max(query.start_index - 1, 0)
-        if where is None and query.sort_by is None:  # a whole-directory read: direct
-            with self.db.snapshot() as reader:
-                page = direct.page(reader, "users", tenant.pk, offset, query.count)
+        node = policy.rewrite_filter(query.filter) if query.filter is not None else None
+        lookup = indexed_equality(policy.user_type, node) if node is not None else None
+        if query.sort_by is None and (node is None or lookup is not None):
+            with self.db.snapshot() as reader:  # an IdP's look-up or full read: direct
+                if lookup is not None:
+                    found = direct.users_equal(reader, tenant.pk, *lookup)
+                    page = Page(len(found), found[offset:offset + query.count])
+                else:
+                    page = direct.page(reader, "users", tenant.pk, offset, query.count)
                 if query.with_relations:
                     self._fill_groups(reader, page.items)
                 return page
+        compiler = FilterCompiler(self.db.engine.dialect.name, policy.user_type,
+                                  unknown_as_absent=query.unknown_as_absent,
+                                  tenant_pk=tenant.pk)
+        where = compiler.compile(node) if node is not None else None
         order = []
         if query.sort_by is not None:
             order = compiler.order_by(query.sort_by, query.descending)

@@ -110,6 +110,26 @@ def user(reader: Reader, tenant_pk: int, user_id: str) -> UserRecord | None:
     return user_record(found[0]) if found else None
 
 
+_EQUAL = {
+    "id": "users.id = ?",
+    "external_id": "users.external_id = ?",
+    "user_name_lower": "users.user_name_lower = ?",
+    "email": "users.pk IN (SELECT user_emails.user_pk FROM user_emails"
+             " WHERE user_emails.tenant_pk = ? AND user_emails.value_lower = ?)",
+}
+
+
+def users_equal(reader: Reader, tenant_pk: int, column: str, operand: str) -> list[UserRecord]:
+    """The tenant's users whose ``column`` (a key of ``_EQUAL``) equals ``operand``, in
+    the default order: one index look-up (see ``filter_sql.indexed_equality``)."""
+    params: tuple = (tenant_pk, operand)
+    if column == "email":
+        params = (tenant_pk, tenant_pk, operand)
+    return [user_record(r) for r in reader.rows(
+        f"SELECT {USER_COLUMNS} FROM users WHERE users.tenant_pk = ? AND {_EQUAL[column]}"
+        " ORDER BY users.pk", params)]
+
+
 def groups_of(reader: Reader, user_pks: Sequence[int]) -> dict[int, list[dict]]:
     """Each user's direct groups (RFC 7643 §4.1.2), in the order the groups were made."""
     found: dict[int, list[dict]] = {pk: [] for pk in user_pks}

@@ -495,6 +495,34 @@ def _member_field(u, child, sub: Attribute) -> Field | None:
 
 
 
+def indexed_equality(rtype: ResourceType, node: FilterNode) -> tuple[str, str] | None:
+    """``(column, operand)`` when ``node`` is a user filter that one index answers:
+    ``eq`` with a string on ``userName``, ``externalId``, ``id`` or ``emails(.value)``
+    (what identity providers send before every create). The operand is folded as the
+    compiled filter folds it; anything else is ``None`` and goes through :meth:`compile`."""
+    if (rtype.name != "User" or not isinstance(node, Comparison)
+            or node.op is not CompareOperator.eq or not isinstance(node.value, str)):
+        return None
+    try:
+        res = resolve(rtype, node.attr_path)
+    except ScimError:
+        return None
+    name = res.attr.name
+    if res.schema is None and res.sub is None and name in ("id", "externalId"):
+        column = "id" if name == "id" else "external_id"
+    elif res.container_key is None and name == "userName" and res.sub is None:
+        column = "user_name_lower"
+    elif res.container_key is None and name == "emails" and (
+            res.sub is None or res.sub.name == "value"):
+        column = "email"
+    else:
+        return None
+    leaf = res.attr.sub("value") if column == "email" else res.leaf
+    if leaf is None:
+        return None
+    return column, filter_operand(leaf, CompareOperator.eq, node.value)
+
+
 def member_condition(dialect_name: str, rtype: ResourceType, node: FilterNode,
                      user_alias: Any, group_alias: Any) -> Cond:
     """The condition a ``members[...]`` PATCH path selects, over membership rows."""

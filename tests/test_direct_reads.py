@@ -1,0 +1,84 @@
+"""The filters identity providers send before every write, served by one index look-up
+(``store/direct.py``), answer exactly as the general filter path does (RFC 7644
+§3.4.2.2: userName and emails.value are caseExact false, id and externalId caseExact
+true, RFC 7643 §2.1, §3.1, §4.1)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from scimd.scim.core_schemas import USER_TYPE
+from scimd.scim.paths import parse_filter
+from scimd.store.filter_sql import indexed_equality
+
+
+def _ids(client, text: str, query: str = "") -> tuple[int, list[str]]:
+    r = client.get(f"/Users?filter={quote(text)}{query}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return body["totalResults"], [u["id"] for u in body["Resources"]]
+
+
+@pytest.fixture
+def two(rfc):
+    ann = rfc.create_user("Direct.Ann", externalId="Ext-Ann",
+                          emails=[{"value": "Shared@Example.com", "type": "work"}])
+    bob = rfc.create_user("direct.bob", externalId="ext-bob",
+                          emails=[{"value": "shared@example.com", "type": "home"},
+                                  {"value": "bob@example.com", "type": "work"}])
+    return rfc, ann, bob
+
+
+def test_user_name_eq_ignores_case(two):
+    rfc, ann, _ = two
+    assert _ids(rfc, 'userName eq "direct.ANN"') == (1, [ann["id"]])
+    assert _ids(rfc, 'USERNAME Eq "Direct.Ann"') == (1, [ann["id"]])
+
+
+def test_external_id_and_id_eq_are_case_exact(two):
+    rfc, ann, bob = two
+    assert _ids(rfc, 'externalId eq "Ext-Ann"') == (1, [ann["id"]])
+    assert _ids(rfc, 'externalId eq "ext-ann"') == (0, [])
+    assert _ids(rfc, f'id eq "{bob["id"]}"') == (1, [bob["id"]])
+    assert _ids(rfc, f'id eq "{bob["id"].lower()}"') == (0, [])
+
+
+def test_email_eq_matches_every_user_with_the_address_and_pages(two):
+    """RFC 7644 §3.4.2.4: ``totalResults`` counts every match; the page is a slice."""
+    rfc, ann, bob = two
+    for text in ('emails.value eq "SHARED@example.com"', 'emails eq "shared@EXAMPLE.com"'):
+        assert _ids(rfc, text) == (2, [ann["id"], bob["id"]])
+    assert _ids(rfc, 'emails.value eq "shared@example.com"', "&startIndex=2&count=1") == (
+        2, [bob["id"]])
+    assert _ids(rfc, 'emails.value eq "shared@example.com"', "&count=0") == (2, [])
+    assert _ids(rfc, 'emails.value eq "bob@example.com"') == (1, [bob["id"]])
+
+
+def test_a_look_up_carries_groups_unless_excluded(two):
+    rfc, ann, _ = two
+    group = rfc.create_group("Direct", [ann["id"]])
+    by_name = "/Users?filter=" + quote('userName eq "direct.ann"')
+    body = rfc.get(by_name).json()
+    assert body["Resources"][0]["groups"][0]["value"] == group["id"]
+    body = rfc.get(by_name + "&excludedAttributes=groups").json()
+    assert "groups" not in body["Resources"][0]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('userName eq "a"', ("user_name_lower", "a")),
+    ('emails.value eq "A@B.C"', ("email", "a@b.c")),
+    ('emails eq "A@B.C"', ("email", "a@b.c")),
+    ('externalId eq "X"', ("external_id", "X")),
+    ('id eq "U1"', ("id", "U1")),
+    ('userName ne "a"', None),
+    ('userName eq null', None),
+    ('emails.type eq "work"', None),
+    ('emails[value eq "a"]', None),
+    ('displayName eq "a"', None),
+    ('userName eq "a" and active eq true', None),
+    ('name.familyName eq "a"', None),
+])
+def test_which_filters_take_the_direct_path(text, expected):
+    assert indexed_equality(USER_TYPE, parse_filter(text)) == expected
