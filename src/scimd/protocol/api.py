@@ -37,7 +37,7 @@ from scimd.scim.errors import ScimError, invalid_syntax, invalid_value, not_foun
 from scimd.scim.paths import parse_filter, parse_path, path_error, resolve
 from scimd.scim.projection import Projection, parse_projection
 from scimd.settings import Settings
-from scimd.store.db import Database, on_the_loop
+from scimd.store.db import Database
 from scimd.store.records import Actor, Tenant
 
 DRY_RUN = "scimd-dry-run"
@@ -127,13 +127,14 @@ class ScimApi:
         read (bench/README.md, docs/decisions.md).
         """
         if read and self.s.inline_reads:
-            with on_the_loop():
-                return self._authorized(request, work)
+            return self._authorized(request, work, on_the_loop=True)
         return await to_thread.run_sync(self._authorized, request, work,
                                         limiter=self.s.limiter)
 
-    def _authorized(self, request: Request, work: Callable[[Call], Response]) -> Response:
-        return work(self._authorize(request))
+    def _authorized(self, request: Request, work: Callable[[Call], Response], *,
+                    on_the_loop: bool = False) -> Response:
+        with self.s.db.holding(on_the_loop=on_the_loop):
+            return work(self._authorize(request))
 
     def _authorize(self, request: Request) -> Call:
         """The request's :class:`Call`: token, allowlist, plan and rate limits (spec §1, §8)."""

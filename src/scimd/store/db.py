@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -34,29 +35,23 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-ON_THE_LOOP: ContextVar[bool] = ContextVar("scimd_on_the_loop", default=False)
-"""Set while a request's synchronous work runs on the event loop itself (SQLite reads)."""
+HELD: ContextVar[PoolProxiedConnection | None] = ContextVar("scimd_held", default=None)
+"""The DBAPI connection a request's direct reads use (see :meth:`Database.holding`)."""
 
 
 @contextmanager
-def on_the_loop() -> Iterator[None]:
-    """Mark the enclosed synchronous work as running on the event loop's thread."""
-    token = ON_THE_LOOP.set(True)
-    try:
-        yield
-    finally:
-        ON_THE_LOOP.reset(token)
-
-
-@contextmanager
-def reading(dbapi: object, sqlite: bool) -> Iterator[Reader]:
-    """One read transaction on a DBAPI connection, rolled back at the end."""
+def reading(dbapi: Any, sqlite: bool) -> Iterator[Reader]:
+    """One read on a DBAPI connection: a transaction on SQLite (one WAL snapshot for all
+    its statements), rolled back at the end. A held PostgreSQL connection is in
+    autocommit, where each statement reads committed data as READ COMMITTED would, and
+    BEGIN and ROLLBACK would cost two more round trips."""
     if sqlite:
-        dbapi.execute("BEGIN")  # type: ignore[attr-defined]
+        dbapi.execute("BEGIN")
     try:
         yield Reader(dbapi, not sqlite)
     finally:
-        dbapi.rollback()  # type: ignore[attr-defined]  # a read: nothing to keep
+        if not getattr(dbapi, "autocommit", False):
+            dbapi.rollback()  # a read: nothing to keep
 
 
 def normalize_url(url: str) -> str:
@@ -90,16 +85,12 @@ class Database:
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:
-        """A read transaction on a DBAPI connection, for :mod:`store.direct`'s hand-written
-        hot reads (no SQLAlchemy statement machinery on the way).
-
-        Reads that run on the event loop (:func:`on_the_loop`) use one connection kept
-        for the loop: they run one at a time, and a pool checkout cost a tenth of a GET.
-        """
-        if ON_THE_LOOP.get():
-            if self.loop_connection is None:
-                self.loop_connection = self.engine.raw_connection()
-            with reading(self.loop_connection.driver_connection, self.is_sqlite) as reader:
+        """A read on a DBAPI connection, for :mod:`store.direct`'s hand-written hot reads
+        (no SQLAlchemy statement machinery on the way): the request's held connection
+        (:meth:`holding`), or one from the pool."""
+        held = HELD.get()
+        if held is not None:
+            with reading(held.driver_connection, self.is_sqlite) as reader:
                 yield reader
             return
         raw = self.engine.raw_connection()
@@ -108,6 +99,39 @@ class Database:
                 yield reader
         finally:
             raw.close()
+
+    @contextmanager
+    def holding(self, *, on_the_loop: bool = False) -> Iterator[None]:
+        """Hold one DBAPI connection for every direct read of a request: one pool
+        checkout (and one liveness ping on PostgreSQL) instead of one per read.
+
+        Work running on the event loop (SQLite reads) shares one connection kept for the
+        loop, since it runs one request at a time. A PostgreSQL connection is held in
+        autocommit (see :func:`reading`) and handed back as it came.
+        """
+        if on_the_loop:
+            if self.loop_connection is None:
+                self.loop_connection = self.engine.raw_connection()
+            token = HELD.set(self.loop_connection)
+            try:
+                yield
+            finally:
+                HELD.reset(token)
+            return
+        raw = self.engine.raw_connection()
+        dbapi = raw.driver_connection
+        if not self.is_sqlite:
+            dbapi.autocommit = True
+        token = HELD.set(raw)
+        try:
+            yield
+        finally:
+            HELD.reset(token)
+            try:
+                if not self.is_sqlite:
+                    dbapi.autocommit = False
+            finally:
+                raw.close()
 
     @contextmanager
     def write(self, *, dry_run: bool = False) -> Iterator[Connection]:
