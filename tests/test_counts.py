@@ -154,3 +154,29 @@ def test_count_zero_and_pages_past_the_end_still_tell_the_total(rfc, start):
     assert body["totalResults"] == 3 and body["Resources"] == []
     body = rfc.get("/Users?startIndex=10&count=5").json()
     assert body["totalResults"] == 3 and body["Resources"] == []
+
+
+def test_member_adds_and_removes_answer_only_what_changed_in_the_order_given(db):
+    """The audit log and webhooks report a membership delta (RFC 7644 §3.5.2 member
+    changes): members already present are not added again, absent ones not removed,
+    and the answer keeps the order of the request (not the database's)."""
+    from scimd.directory.groups import Groups
+    from scimd.store import groups as group_store
+
+    with db.write() as conn:
+        tenant = tenants.create_tenant(conn, name="count-members", plan="enterprise",
+                                       dialect="rfc")
+    users = [Users(db).create(tenant, {"userName": f"delta.{i}"}) for i in range(5)]
+    group = Groups(db).create(tenant, {"displayName": "Delta"}, with_members=False)
+    child = Groups(db).create(tenant, {"displayName": "Child"}, with_members=False)
+    a, b, c, d, e = (u.pk for u in users)
+    with db.write() as conn:
+        assert group_store.add_members(conn, group.pk, [c, a], [child.pk]) == ([c, a],
+                                                                              [child.pk])
+        assert group_store.add_members(conn, group.pk, [e, a, b, e, c], [child.pk]) == (
+            [e, b], [])
+        assert group_store.remove_members(conn, group.pk, [d, b, c, b], []) == ([b, c], [])
+        assert group_store.remove_members(conn, group.pk, [], [child.pk, child.pk]) == (
+            [], [child.pk])
+    assert [m["value"] for m in Groups(db).get(tenant, group.id).members] == [
+        users[0].id, users[4].id]
