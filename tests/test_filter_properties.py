@@ -793,3 +793,31 @@ def test_deep_and_wide_legal_filters_run(prop_db: Database) -> None:
         outcome(prop_db, tenant_pk, bodies, text)
     assert len(select_sql(prop_db, tenant_pk, parse_filter(deep))) == 4
     assert len(select_sql(prop_db, tenant_pk, parse_filter(wide))) == 5
+
+
+NAME = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,12}", fullmatch=True) | st.sampled_from(
+    ["eq", "ne", "and", "or", "not", "pr", "userName", "emails", "value", "true", "null"])
+
+
+@settings(max_examples=MAX_EXAMPLES * 5, deadline=None)
+@given(attr=NAME, sub=st.none() | NAME, op=st.sampled_from(["eq", "EQ", "Eq", "ne", "co"]),
+       value=st.text(max_size=30), spacing=st.sampled_from([" ", "  ", " \t"]))
+def test_the_equality_shortcut_parses_as_the_grammar_does(attr: str, sub: str | None, op: str,
+                                                           value: str, spacing: str) -> None:
+    """RFC 7644 §3.4.2.2: ``attr eq "value"`` taken by the shortcut in ``parse_filter``
+    gives the tree scim2-models' grammar gives, and what the grammar refuses the
+    shortcut does not accept."""
+    from scim2_models.path import ScimFilter
+
+    from scimd.scim.paths import _simple_equality
+
+    path = attr + (f".{sub}" if sub else "")
+    text = f'{path}{spacing}{op}{spacing}"{value}"'
+    quick = _simple_equality(text)
+    try:
+        grammar = ScimFilter(text).ast
+    except Exception:  # the grammar refuses it: so must the shortcut
+        assert quick is None, text
+        return
+    if quick is not None:
+        assert quick == grammar, text
