@@ -1,11 +1,12 @@
 """Hand-written SQL for the hot reads, run on the DBAPI connection itself.
 
-A token look-up, a user or group by id, a user's groups and a group's members are
-most of what identity providers ask. Through SQLAlchemy Core each such statement
-cost 150-250 µs of Python (building, cache key, result machinery) against 9 µs on
-the driver (bench/README.md, docs/decisions.md). These statements are fixed text
-with positional parameters, written once and kept in step with ``tables.py``;
-everything else, writes included, stays on SQLAlchemy Core.
+A token look-up, a user or group by id, a user's groups, a group's members, the
+equality look-ups that precede every IdP write and the pages of a whole-directory
+read are most of what identity providers ask. Through SQLAlchemy Core each such
+statement cost 150-250 µs of Python (building, cache key, result machinery) against
+9 µs on the driver (bench/README.md, docs/decisions.md). These statements are fixed
+text with positional parameters, kept in step with ``tables.py``; everything else,
+writes and general filters included, stays on SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ class Reader:
             return cur.fetchall()
         finally:
             cur.close()
-
 
 
 def json_value(value: Any) -> Any:
