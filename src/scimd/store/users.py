@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimd.scim.slack_schemas import GUEST_URN
@@ -18,6 +18,10 @@ _COLUMNS = (t.users.c.pk, t.users.c.id, t.users.c.attrs, t.users.c.active,
             t.users.c.created_at, t.users.c.modified_at, t.users.c.version,
             t.users.c.role, t.users.c.is_bot, t.users.c.erased)
 CHUNK = direct.CHUNK
+_INSERT = insert(t.users).returning(t.users.c.pk)
+_UPDATE = update(t.users).where(t.users.c.pk == bindparam("row_pk"))
+"""Built once, values passed at execution: ``.values(...)`` per call cost more than the
+row (bench/README.md, "Writes against the peer")."""
 
 
 def get(conn: Connection, tenant_pk: int, user_id: str, *,
@@ -85,10 +89,10 @@ def insert_user(conn: Connection, tenant_pk: int, user_id: str, attrs: dict, *,
     """Insert a user; a uniqueness violation becomes 409 and nothing is written."""
     stamp = now()
     try:
-        pk = conn.execute(insert(t.users).values(
-            id=user_id, tenant_pk=tenant_pk, attrs=attrs, password_hash=password_hash,
-            created_at=stamp, modified_at=stamp, version=1, role=role, is_bot=is_bot,
-            **_columns(attrs)).returning(t.users.c.pk)).scalar_one()
+        pk = conn.execute(_INSERT, {
+            "id": user_id, "tenant_pk": tenant_pk, "attrs": attrs,
+            "password_hash": password_hash, "created_at": stamp, "modified_at": stamp,
+            "version": 1, "role": role, "is_bot": is_bot, **_columns(attrs)}).scalar_one()
         _write_emails(conn, tenant_pk, pk, attrs, unique_emails)
     except IntegrityError as exc:
         raise conflict(exc) from None
@@ -108,7 +112,7 @@ def update_user(conn: Connection, tenant_pk: int, rec: UserRecord, attrs: dict, 
     if role is not None:
         values["role"] = role
     try:
-        conn.execute(update(t.users).where(t.users.c.pk == rec.pk).values(**values))
+        conn.execute(_UPDATE, {"row_pk": rec.pk, **values})
         if attrs.get("emails") != rec.attrs.get("emails"):
             conn.execute(delete(t.user_emails).where(t.user_emails.c.user_pk == rec.pk))
             _write_emails(conn, tenant_pk, rec.pk, attrs, unique_emails)
