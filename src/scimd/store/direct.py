@@ -33,6 +33,10 @@ class Reader:
         self._conn = conn
         self._postgres = postgres
 
+    def lock(self, for_update: bool) -> str:
+        """`` FOR UPDATE`` where it means something (PostgreSQL), else nothing."""
+        return " FOR UPDATE" if for_update and self._postgres else ""
+
     def rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         """All rows of ``sql`` (written with ``?`` placeholders)."""
         if self._postgres:
@@ -103,10 +107,13 @@ def user_record(row: Any) -> UserRecord:
                       is_bot=bool(row[8]), erased=bool(row[9]))
 
 
-def user(reader: Reader, tenant_pk: int, user_id: str) -> UserRecord | None:
-    """One user of the tenant by id."""
+def user(reader: Reader, tenant_pk: int, user_id: str, *,
+         for_update: bool = False) -> UserRecord | None:
+    """One user of the tenant by id; ``for_update`` locks the row (PostgreSQL; a SQLite
+    write transaction holds the whole database already)."""
     found = reader.rows(f"SELECT {USER_COLUMNS} FROM users WHERE users.id = ?"
-                        " AND users.tenant_pk = ?", (user_id, tenant_pk))
+                        f" AND users.tenant_pk = ?{reader.lock(for_update)}",
+                        (user_id, tenant_pk))
     return user_record(found[0]) if found else None
 
 
@@ -162,10 +169,12 @@ def group_record(row: Any) -> GroupRecord:
                        modified_at=row[4], version=row[5])
 
 
-def group(reader: Reader, tenant_pk: int, group_id: str) -> GroupRecord | None:
-    """One group of the tenant by id."""
+def group(reader: Reader, tenant_pk: int, group_id: str, *,
+          for_update: bool = False) -> GroupRecord | None:
+    """One group of the tenant by id; ``for_update`` as for :func:`user`."""
     found = reader.rows(f"SELECT {GROUP_COLUMNS} FROM groups WHERE groups.id = ?"
-                        " AND groups.tenant_pk = ?", (group_id, tenant_pk))
+                        f" AND groups.tenant_pk = ?{reader.lock(for_update)}",
+                        (group_id, tenant_pk))
     return group_record(found[0]) if found else None
 
 

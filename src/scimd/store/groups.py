@@ -25,11 +25,8 @@ _COLUMNS = (t.groups.c.pk, t.groups.c.id, t.groups.c.attrs, t.groups.c.created_a
 
 def get(conn: Connection, tenant_pk: int, group_id: str, *,
         for_update: bool = False) -> GroupRecord | None:
-    stmt = select(*_COLUMNS).where(t.groups.c.id == group_id, t.groups.c.tenant_pk == tenant_pk)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
-    return direct.group_record(row) if row else None
+    """One group of the tenant by id; with ``for_update`` the row is locked (PostgreSQL)."""
+    return direct.group(direct.on(conn), tenant_pk, group_id, for_update=for_update)
 
 
 def pks_by_ids(conn: Connection, tenant_pk: int, ids: Sequence[str]) -> dict[str, int]:

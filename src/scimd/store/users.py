@@ -27,11 +27,7 @@ row (bench/README.md, "Writes against the peer")."""
 def get(conn: Connection, tenant_pk: int, user_id: str, *,
         for_update: bool = False) -> UserRecord | None:
     """One user of the tenant by id; with ``for_update`` the row is locked (PostgreSQL)."""
-    stmt = select(*_COLUMNS).where(t.users.c.id == user_id, t.users.c.tenant_pk == tenant_pk)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
-    return direct.user_record(row) if row else None
+    return direct.user(direct.on(conn), tenant_pk, user_id, for_update=for_update)
 
 
 def pks_by_ids(conn: Connection, tenant_pk: int, ids: Sequence[str]) -> dict[str, int]:
