@@ -188,6 +188,14 @@ class ScimApi:
             headers["Location"] = location
         return JsonResponse(doc, status, media_type=call.wire.media_type, headers=headers)
 
+    def _read_answer(self, request: Request, call: Call, rec: Any, rtype: ResourceType,
+                     proj: Projection, render: Callable[[], dict]) -> Response:
+        """A GET of one resource: 304 when ``If-None-Match`` names its version (RFC 7232
+        §3.2, RFC 7644 §3.14), else the resource as projected."""
+        if matches_none(request.headers.get("if-none-match"), rec.version):
+            return Response(status_code=304, headers={"ETag": etag(rec.version)})
+        return self._respond(call, proj.apply(render(), rtype), version=rec.version)
+
     def _empty(self, status: int, call: Call | None = None) -> Response:
         dry = call is not None and call.actor.dry_run
         return Response(status_code=status, headers={"Scimd-Dry-Run": "1"} if dry else None)
@@ -264,10 +272,8 @@ class ScimApi:
             proj = _projection(request.query_params, rtype)
             rec = self.s.users.get(call.tenant, request.path_params["id"],
                                    with_groups=proj.wants("groups"))
-            if matches_none(request.headers.get("if-none-match"), rec.version):
-                return Response(status_code=304, headers={"ETag": etag(rec.version)})
-            doc = call.wire.user(rec, call.tenant, rtype, self.base(request))
-            return self._respond(call, proj.apply(doc, rtype), version=rec.version)
+            return self._read_answer(request, call, rec, rtype, proj, lambda: call.wire.user(
+                rec, call.tenant, rtype, self.base(request)))
 
         return await self._serve(request, work, read=True)
 
@@ -347,10 +353,8 @@ class ScimApi:
             proj = _projection(request.query_params, rtype)
             rec = self.s.groups.get(call.tenant, request.path_params["id"],
                                     with_members=proj.wants("members"))
-            if matches_none(request.headers.get("if-none-match"), rec.version):
-                return Response(status_code=304, headers={"ETag": etag(rec.version)})
-            doc = call.wire.group(rec, self.base(request))
-            return self._respond(call, proj.apply(doc, rtype), version=rec.version)
+            return self._read_answer(request, call, rec, rtype, proj,
+                                     lambda: call.wire.group(rec, self.base(request)))
 
         return await self._serve(request, work, read=True)
 
