@@ -28,6 +28,7 @@ from scimd.directory.policy import policy_for
 from scimd.directory.users import Users
 from scimd.limits.locks import locks_for
 from scimd.limits.rates import RateLimits, parse_overrides, storage_for
+from scimd.ops.collector import tune_for_serving
 from scimd.protocol import admin
 from scimd.protocol.api import ScimApi, Services, default_wire, wire_for
 from scimd.protocol.http import JsonResponse
@@ -189,5 +190,8 @@ class _ObservedStarlette(Starlette):
 
 
 def factory() -> Starlette:
-    """Entry point for ``uvicorn --factory scimd.app:factory`` (used by ``scimd serve``)."""
-    return create_app()
+    """Entry point for ``uvicorn --factory scimd.app:factory`` (used by ``scimd serve``):
+    the application, with the garbage collector set for a long-running server."""
+    app = create_app()
+    tune_for_serving()
+    return app

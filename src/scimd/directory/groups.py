@@ -78,7 +78,8 @@ class Groups:
         offset = max(query.start_index - 1, 0)
         if where is None and query.sort_by is None:  # a whole-directory read: direct
             with self.db.snapshot() as reader:
-                page = direct.page(reader, "groups", tenant.pk, offset, query.count)
+                page = direct.page(reader, "groups", tenant, offset, query.count,
+                                   self.db.positions)
                 if query.with_relations:
                     direct.fill_members(reader, page.items)
                 return page

@@ -67,7 +67,8 @@ class Users:
                     found = direct.users_equal(reader, tenant.pk, *lookup)
                     page = Page(len(found), found[offset:offset + query.count])
                 else:
-                    page = direct.page(reader, "users", tenant.pk, offset, query.count)
+                    page = direct.page(reader, "users", tenant, offset, query.count,
+                                       self.db.positions)
                 if query.with_relations:
                     self._fill_groups(reader, page.items)
                 return page

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from scimd.store.direct import Reader
+from scimd.store.positions import Positions
 
 
 def _dumps(value: object) -> str:
@@ -72,6 +73,8 @@ class Database:
     SQLite's own busy handler makes waiters sleep and retry, which under 16 concurrent
     writes gave p99 latencies over a second. Other processes still meet on
     ``busy_timeout``."""
+    positions: Positions = field(default_factory=Positions)
+    """Where each position of a tenant's default order starts, for deep pages."""
 
     @property
     def is_sqlite(self) -> bool:

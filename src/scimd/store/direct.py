@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from scimd.store.positions import Positions
 from scimd.store.records import GroupRecord, Page, Tenant, UserRecord
 
 CHUNK = 900
@@ -206,22 +207,33 @@ def fill_members(reader: Reader, records: Sequence[GroupRecord]) -> None:
 
 # -- unfiltered pages (RFC 7644 §3.4.2.4) ---------------------------------------------
 
-def page(reader: Reader, table: str, tenant_pk: int, offset: int, limit: int) -> Page:
+def page(reader: Reader, table: str, tenant: Tenant, offset: int, limit: int,
+         positions: Positions) -> Page:
     """A page of all the tenant's users or groups in the default order: the total from
-    the trigger-kept ``resource_counts`` (migration 0006), the page's keys from a walk of
-    the ``(tenant_pk, pk)`` index, then those rows alone. This is how identity providers
-    read a whole directory, page after page."""
+    the trigger-kept ``resource_counts`` (migrations 0006-0007), then the page's rows.
+    This is how identity providers read a whole directory, page after page.
+
+    A page deep in the collection starts at the key ``positions`` knows for its
+    position (a keyset read); otherwise the page's keys come from a walk of the
+    ``(tenant_pk, pk)`` index, which skips index entries, not rows."""
     kind, columns, record = _PAGED[table]
-    found = reader.rows("SELECT total FROM resource_counts WHERE tenant_pk = ?"
-                        " AND resource = ?", (tenant_pk, kind))
-    total = found[0][0] if found else 0
-    items: list = []
-    if limit > 0 and offset < total:
-        items = [record(r) for r in reader.rows(
-            f"SELECT {columns} FROM {table} WHERE {table}.pk IN (SELECT pk FROM {table}"
-            f" WHERE tenant_pk = ? ORDER BY pk LIMIT ? OFFSET ?) ORDER BY {table}.pk",
-            (tenant_pk, limit, offset))]
-    return Page(total, items)
+    found = reader.rows("SELECT total, changes FROM resource_counts WHERE tenant_pk = ?"
+                        " AND resource = ?", (tenant.pk, kind))
+    total, stamp = found[0] if found else (0, 0)
+    if limit <= 0 or offset >= total:
+        return Page(total, [])
+    start = positions.key_at(kind, tenant.id, stamp, total, offset, lambda: [
+        r[0] for r in reader.rows(f"SELECT pk FROM {table} WHERE tenant_pk = ? ORDER BY pk",
+                                  (tenant.pk,))])
+    if start is not None:
+        rows = reader.rows(f"SELECT {columns} FROM {table} WHERE {table}.tenant_pk = ?"
+                           f" AND {table}.pk >= ? ORDER BY {table}.pk LIMIT ?",
+                           (tenant.pk, start, limit))
+    else:
+        rows = reader.rows(f"SELECT {columns} FROM {table} WHERE {table}.pk IN (SELECT pk"
+                           f" FROM {table} WHERE tenant_pk = ? ORDER BY pk LIMIT ? OFFSET ?)"
+                           f" ORDER BY {table}.pk", (tenant.pk, limit, offset))
+    return Page(total, [record(r) for r in rows])
 
 
 _PAGED = {"users": ("user", USER_COLUMNS, user_record),

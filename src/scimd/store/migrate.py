@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -22,12 +23,21 @@ def _config() -> Config:
 
 def upgrade(db: Database, target: str = "head") -> None:
     """Bring the database to the newest schema (or to the revision ``target``)."""
+    _run(db, command.upgrade, target)
+
+
+def downgrade(db: Database, target: str) -> None:
+    """Take the database back to the revision ``target`` (each migration's downgrade)."""
+    _run(db, command.downgrade, target)
+
+
+def _run(db: Database, step: Callable[[Config, str], None], target: str) -> None:
     cfg = _config()
     with db.engine.connect() as conn:
         if db.is_sqlite:
             conn = conn.execution_options(scimd_write=True)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, target)
+        step(cfg, target)
         conn.commit()
 
 
