@@ -31,9 +31,7 @@ def render_user(rec: UserRecord, rtype: ResourceType, base: str) -> dict:
     if "externalId" in attrs:
         doc["externalId"] = attrs["externalId"]
     doc["meta"] = _meta("User", rec, f"{base}/Users/{rec.id}")
-    for key, value in attrs.items():
-        if key != "externalId":
-            doc[key] = value
+    doc.update(attrs)  # externalId keeps its place after id; the rest follow in order
     if rec.groups is not None:
         doc["groups"] = [
             {"value": g["value"], "$ref": f"{base}/Groups/{g['value']}",
@@ -54,9 +52,7 @@ def render_group(rec: GroupRecord, base: str) -> dict:
     if "externalId" in attrs:
         doc["externalId"] = attrs["externalId"]
     doc["meta"] = _meta("Group", rec, f"{base}/Groups/{rec.id}")
-    for key, value in attrs.items():
-        if key != "externalId":
-            doc[key] = value
+    doc.update(attrs)  # as for users
     if rec.members is not None:
         doc["members"] = [
             {"value": m["value"],

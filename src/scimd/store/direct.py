@@ -11,6 +11,7 @@ writes and general filters included, stays on SQLAlchemy Core.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -46,6 +47,19 @@ class Reader:
         try:
             cur.execute(sql, params)
             return cur.fetchall()
+        finally:
+            cur.close()
+
+
+    def keys(self, sql: str, params: Sequence[Any]) -> array:
+        """The first column of ``sql``'s rows as 64-bit integers, read row by row: no
+        list of 100,000 row tuples for the garbage collector to walk."""
+        if self._postgres:
+            sql = sql.replace("?", "%s")
+        cur = self._conn.cursor()
+        try:
+            cur.execute(sql, params)
+            return array("q", (row[0] for row in cur))
         finally:
             cur.close()
 
@@ -103,9 +117,9 @@ USER_COLUMNS = ("users.pk, users.id, users.attrs, users.active, users.created_at
 def user_record(row: Any) -> UserRecord:
     """A :class:`UserRecord` from a row of ``USER_COLUMNS`` (a tuple or a SQLAlchemy row
     of the same columns: positions are cheaper than names)."""
-    return UserRecord(pk=row[0], id=row[1], attrs=json_value(row[2]), active=bool(row[3]),
-                      created_at=row[4], modified_at=row[5], version=row[6], role=row[7],
-                      is_bot=bool(row[8]), erased=bool(row[9]))
+    # Positional: a list page makes 100 of these, and keywords cost a third more.
+    return UserRecord(row[0], row[1], json_value(row[2]), bool(row[3]), row[4], row[5],
+                      row[6], row[7], bool(row[8]), bool(row[9]))
 
 
 def user(reader: Reader, tenant_pk: int, user_id: str, *,
@@ -222,9 +236,8 @@ def page(reader: Reader, table: str, tenant: Tenant, offset: int, limit: int,
     total, stamp = found[0] if found else (0, 0)
     if limit <= 0 or offset >= total:
         return Page(total, [])
-    start = positions.key_at(kind, tenant.id, stamp, total, offset, lambda: [
-        r[0] for r in reader.rows(f"SELECT pk FROM {table} WHERE tenant_pk = ? ORDER BY pk",
-                                  (tenant.pk,))])
+    start = positions.key_at(kind, tenant.id, stamp, total, offset, lambda: reader.keys(
+        f"SELECT pk FROM {table} WHERE tenant_pk = ? ORDER BY pk", (tenant.pk,)))
     if start is not None:
         rows = reader.rows(f"SELECT {columns} FROM {table} WHERE {table}.tenant_pk = ?"
                            f" AND {table}.pk >= ? ORDER BY {table}.pk LIMIT ?",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 SHALLOW = 1_000
 """Pages that start closer to the front than this walk: it costs microseconds."""
@@ -52,7 +52,7 @@ class Positions:
         self._held = 0
 
     def key_at(self, resource: str, tenant_id: str, stamp: int, total: int, offset: int,
-               load: Callable[[], list[int]]) -> int | None:
+               load: Callable[[], Sequence[int]]) -> int | None:
         """The key at ``offset`` (0-based) when it is known for ``stamp``, else ``None``
         and the caller walks the index. ``load`` reads all the tenant's keys in order,
         in the same read as ``stamp`` and ``total``; it runs when a rebuild pays off."""
@@ -70,7 +70,9 @@ class Positions:
                 self._walked[slot] = walked
                 return None
             self._walked.pop(slot, None)
-        keys = array("q", load())  # outside the lock: other tenants' pages go on
+        keys = load()  # outside the lock: other tenants' pages go on
+        if not isinstance(keys, array):
+            keys = array("q", keys)
         self._keep(slot, stamp, keys)
         return keys[offset] if offset < len(keys) else None
 
