@@ -142,3 +142,45 @@ def test_cli_changes_are_audited(run):
     assert actions == ["user_created", "tenant_created", "user_created", "user_role_changed",
                        "token_created", "token_revoked", "user_erased"]
     assert token["token"] not in result.stdout
+
+
+def test_audit_follow_prints_new_events_as_they_happen(run, database_url):
+    """``scimd audit --follow`` (docs/cli.md) prints what is there, then each new event as
+    it is committed, until it is stopped: here a change made by another process."""
+    import os
+    import queue
+    import subprocess
+    import threading
+
+    from live import scimd_command
+
+    made = run("tenant", "create", "--name", "Followed", "--json")
+    tenant = made["tenant_id"]
+    env = {**os.environ, "SCIMD_DATABASE_URL": database_url}
+    follower = subprocess.Popen([*scimd_command(), "audit", "--tenant", tenant, "--follow",
+                                 "--json"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in follower.stdout],
+                              daemon=True)
+    reader.start()
+
+    def next_action() -> str:
+        try:
+            return json.loads(lines.get(timeout=30))["action"]
+        except queue.Empty:
+            follower.kill()
+            raise AssertionError(f"no event within 30 s: {follower.stderr.read()}") from None
+
+    try:
+        assert [next_action(), next_action()] == ["user_created", "tenant_created"]
+        person = run("user", "create", "--tenant", tenant, "--user-name", "followed.pat",
+                     "--email", "pat@followed.example", "--json")
+        assert next_action() == "user_created"
+        run("user", "set-role", person["user_id"], "admin", "--tenant", tenant)
+        assert next_action() == "user_role_changed"
+        assert follower.poll() is None  # still following
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
+    assert lines.empty()  # nothing printed twice
