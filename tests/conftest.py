@@ -121,6 +121,28 @@ def postgresql_url(request: pytest.FixtureRequest) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty database of one test's own, on each backend: for migrations up and down,
+    which the session's shared database must not see."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not request.config.postgres_ok:  # type: ignore[attr-defined]
+        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}")
+    name = f"scimd_empty_{uuid.uuid4().hex[:12]}"
+    admin = _postgres_admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(normalize_url(POSTGRES_URL)).set(database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'scimd.db'}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from array import array
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -50,8 +50,9 @@ def eager(db: Database, monkeypatch: pytest.MonkeyPatch) -> Positions:
 
 def test_keys_are_rebuilt_only_once_walking_has_cost_as_much():
     """Ski rental: a stale index is rebuilt after the walks since it went stale add up to
-    the tenant's total, so a tenant that changes all the time pays at most twice."""
-    positions = Positions(shallow=10)
+    ``patience`` times the tenant's total (here 1), so a tenant that changes all the time
+    pays a bounded multiple of what walking costs."""
+    positions = Positions(shallow=10, patience=1)
     loads = []
 
     def load() -> list[int]:
@@ -66,7 +67,16 @@ def test_keys_are_rebuilt_only_once_walking_has_cost_as_much():
     assert positions.key_at("user", "T1", 1, 100, 100, load) is None  # past the end
     assert len(loads) == 1
     assert positions.key_at("user", "T1", 2, 100, 50, load) is None  # the stamp moved
+    assert positions.key_at("user", "T1", 1, 101, 50, load) is None  # so did the total
     assert len(loads) == 1
+
+
+def test_forgotten_keys_are_not_used_again():
+    positions = Positions(shallow=0, patience=0)
+    assert positions.key_at("user", "T1", 5, 3, 1, lambda: [7, 8, 9]) == 8
+    positions.forget("user", "T1")
+    assert positions.held == 0
+    assert positions.key_at("user", "T1", 5, 3, 1, lambda: [4, 5, 6]) == 5
 
 
 def test_keys_are_kept_per_resource_and_tenant():
@@ -95,6 +105,7 @@ def test_least_recently_read_tenants_make_room_and_huge_ones_walk():
     assert positions.key_at("user", "D", 1, 11, 0, lambda: calls.append(1) or []) is None
     assert positions.key_at("user", "D", 1, 11, 10, lambda: calls.append(1) or []) is None
     assert not calls  # more keys than the whole budget: walk, never load
+    assert positions.held == 6
 
 
 # -- pages through the directory -----------------------------------------------------
@@ -134,15 +145,57 @@ def test_a_change_made_by_another_process_is_seen_at_once(db, eager, database_ur
     assert _page(db, tenant, 5, 9) == (6, made[4:])
 
 
+def test_keys_that_do_not_match_the_rows_are_dropped_and_the_page_walks(db, eager):
+    """Belt and braces: should kept keys ever disagree with the rows under a matching
+    stamp (a database restored under a running server), the page sees that its first
+    row is not the key it started from, forgets the keys and walks."""
+    tenant = make_tenant(db).tenant
+    made = [Users(db).create(tenant, {"userName": f"wrong.{i}"}).id for i in range(4)]
+    c = t.resource_counts.c
+    with db.read() as conn:
+        stamp = conn.execute(select(c.stamp).where(c.tenant_pk == tenant.pk,
+                                                   c.resource == "user")).scalar_one()
+    eager.key_at("user", tenant.id, stamp, 4, 0, lambda: [-4, -3, -2, -1])  # no such rows
+    before = eager.held
+    assert _page(db, tenant, 2, 2) == (4, made[1:3])
+    assert eager.held < before  # the wrong keys are gone (a rebuild may follow)
+    assert _page(db, tenant, 2, 2) == (4, made[1:3])
+
+
 def test_group_pages_use_the_same_keys(db, eager):
     access = make_tenant(db)
     groups = Groups(db)
-    made = [groups.create(access.tenant, {"displayName": f"Pos {i}"}).id for i in range(5)]
-    page = groups.list(access.tenant, ListQuery(start_index=3, count=2, with_relations=False))
-    assert (page.total, [g.id for g in page.items]) == (5, made[2:4])
-    groups.delete(access.tenant, made[2])
-    page = groups.list(access.tenant, ListQuery(start_index=3, count=2, with_relations=False))
-    assert (page.total, [g.id for g in page.items]) == (4, made[3:5])
+    made = [groups.create(access.tenant, {"displayName": f"Pos {i}"}).id for i in range(6)]
+
+    def page(start: int, count: int) -> tuple[int, list[str]]:
+        found = groups.list(access.tenant, ListQuery(start_index=start, count=count,
+                                                     with_relations=False))
+        return found.total, [g.id for g in found.items]
+
+    assert page(3, 2) == (6, made[2:4])
+    groups.delete(access.tenant, made.pop(0))  # before the page: everything shifts
+    assert page(3, 2) == (5, made[2:4])
+
+
+def test_a_tenant_imported_again_under_its_id_is_not_taken_for_the_old_one(db, eager):
+    """``scimd import`` can bring a deleted tenant back under the same id. Its rows are
+    new rows; keys kept for the old ones must not be used for them (migration 0007:
+    stamps are random, not counters that start again)."""
+    from scimd.store import tenants
+
+    first = make_tenant(db).tenant
+    users = Users(db)
+    old = [users.create(first, {"userName": f"again.{i}"}).id for i in range(5)]
+    assert _page(db, first, 3, 2) == (5, old[2:4])
+    with db.write() as conn:
+        tenants.delete_tenant(conn, first.pk)
+        pk = conn.execute(t.tenants.insert().values(
+            id=first.id, name=first.name, plan=first.plan, dialect=first.dialect,
+            created_at="2026-11-27T00:00:00.000000Z").returning(t.tenants.c.pk)).scalar_one()
+    again = type(first)(pk=pk, id=first.id, name=first.name, plan=first.plan,
+                        dialect=first.dialect)
+    new = [users.create(again, {"userName": f"again.{i}"}).id for i in range(5)]
+    assert _page(db, again, 3, 2) == (5, new[2:4])
 
 
 def test_pages_over_http_match_the_order(rfc, db, eager):
@@ -162,6 +215,8 @@ _STEPS = st.lists(st.one_of(
 
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(steps=[("create", 3), ("create", 2), ("page", 1, 5), ("delete", 1),
+                ("page", 3, 2)])  # keys from before a delete would answer a shifted page
 @given(steps=_STEPS)
 def test_any_mix_of_changes_and_pages_answers_the_slice(db, eager, steps):
     """Property: whatever the order of creates, deletes and page reads, a page is the
@@ -178,15 +233,17 @@ def test_any_mix_of_changes_and_pages_answers_the_slice(db, eager, steps):
         elif step[0] == "delete" and made:
             users.delete(tenant, made.pop(step[1] % len(made)))
         elif step[0] == "page":
-            _, start, count = step
+            start, count = 1 + step[1] % (len(made) + 2), step[2]  # mostly inside
             assert _page(db, tenant, start, count) == (len(made),
                                                        made[start - 1:start - 1 + count])
 
 
-def test_migration_0007_counts_changes_and_goes_back(tmp_path):
-    """The upgrade adds the counter under existing counts; the triggers raise it on every
-    insert and delete but not on an update; the downgrade restores 0006's triggers."""
-    db = connect(f"sqlite:///{tmp_path / 'm.db'}")
+def test_migration_0007_stamps_changes_and_goes_back(empty_database_url):
+    """The upgrade stamps existing counts; the triggers renew the stamp on every insert
+    and delete but not on an update; the downgrade restores 0006's triggers, and a
+    second upgrade stamps afresh (SQLite and PostgreSQL)."""
+    db = connect(empty_database_url, pool_size=1)
+    c = t.resource_counts.c
     try:
         migrate.upgrade(db, "0006")
         access = make_tenant(db)
@@ -194,26 +251,28 @@ def test_migration_0007_counts_changes_and_goes_back(tmp_path):
         migrate.upgrade(db)
 
         def counts() -> tuple[int, int]:
-            c = t.resource_counts.c
             with db.read() as conn:
-                return tuple(conn.execute(select(c.total, c.changes).where(
+                return tuple(conn.execute(select(c.total, c.stamp).where(
                     c.tenant_pk == access.tenant.pk, c.resource == "user")).one())
 
-        assert counts() == (1, 0)
+        total, first = counts()
+        assert total == 1
         users = Users(db)
         made = users.create(access.tenant, {"userName": "after.0007"})
-        assert counts() == (2, 1)
+        total, created = counts()
+        assert total == 2 and created != first
         users.replace(access.tenant, made.id, {"userName": "after.renamed"})
-        assert counts() == (2, 1)
+        assert counts() == (2, created)
         users.delete(access.tenant, made.id)
-        assert counts() == (1, 2)
+        total, deleted = counts()
+        assert total == 1 and deleted not in (first, created)
         migrate.downgrade(db, "0006")
         users.create(access.tenant, {"userName": "back.at.0006"})
-        c = t.resource_counts.c
         with db.read() as conn:
             assert conn.execute(select(c.total).where(
                 c.tenant_pk == access.tenant.pk, c.resource == "user")).scalar_one() == 2
         migrate.upgrade(db)
-        assert counts() == (2, 0)
+        total, restamped = counts()
+        assert total == 2 and restamped not in (first, created, deleted)
     finally:
         db.dispose()

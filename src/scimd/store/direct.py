@@ -231,18 +231,22 @@ def page(reader: Reader, table: str, tenant: Tenant, offset: int, limit: int,
     position (a keyset read); otherwise the page's keys come from a walk of the
     ``(tenant_pk, pk)`` index, which skips index entries, not rows."""
     kind, columns, record = _PAGED[table]
-    found = reader.rows("SELECT total, changes FROM resource_counts WHERE tenant_pk = ?"
+    found = reader.rows("SELECT total, stamp FROM resource_counts WHERE tenant_pk = ?"
                         " AND resource = ?", (tenant.pk, kind))
     total, stamp = found[0] if found else (0, 0)
     if limit <= 0 or offset >= total:
         return Page(total, [])
     start = positions.key_at(kind, tenant.id, stamp, total, offset, lambda: reader.keys(
         f"SELECT pk FROM {table} WHERE tenant_pk = ? ORDER BY pk", (tenant.pk,)))
+    rows: list[tuple] = []
     if start is not None:
         rows = reader.rows(f"SELECT {columns} FROM {table} WHERE {table}.tenant_pk = ?"
                            f" AND {table}.pk >= ? ORDER BY {table}.pk LIMIT ?",
                            (tenant.pk, start, limit))
-    else:
+        if not rows or rows[0][0] != start:  # not the rows the keys were read from
+            positions.forget(kind, tenant.id)
+            start = None
+    if start is None:
         rows = reader.rows(f"SELECT {columns} FROM {table} WHERE {table}.pk IN (SELECT pk"
                            f" FROM {table} WHERE tenant_pk = ? ORDER BY pk LIMIT ? OFFSET ?)"
                            f" ORDER BY {table}.pk", (tenant.pk, limit, offset))

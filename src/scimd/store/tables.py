@@ -221,12 +221,12 @@ webhooks = Table(
     Index(None, "tenant_pk"),
 )
 
-# Rows of users and groups per tenant, and changes to that set, kept by triggers
-# (migrations 0006 and 0007).
+# Rows of users and groups per tenant, and a random stamp renewed whenever that set
+# changes, kept by triggers (migrations 0006 and 0007).
 resource_counts = Table(
     "resource_counts", metadata,
     Column("tenant_pk", Pk, ForeignKey("tenants.pk", ondelete="CASCADE"), primary_key=True),
     Column("resource", String(8), primary_key=True),
     Column("total", BigInteger, nullable=False, server_default="0"),
-    Column("changes", BigInteger, nullable=False, server_default="0"),
+    Column("stamp", BigInteger, nullable=False, server_default="0"),
 )

@@ -1,14 +1,19 @@
-"""count every change of a tenant's set of users and groups
+"""stamp every change of a tenant's set of users and groups
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-27
 
-``resource_counts.changes`` goes up by one with every row added or removed, by the
-same triggers that keep ``total``. A server process keeps, per tenant, the keys of
-its users (and groups) in the default order so that a page deep in the collection
-starts at a known key instead of skipping entries (``store/positions.py``); the
-counter tells it, in the same read as the total, whether those keys still hold.
+``resource_counts.stamp`` takes a new random value with every row added or removed,
+set by the same triggers that keep ``total``. A server process keeps, per tenant, the
+keys of its users (and groups) in the default order so that a page deep in the
+collection starts at a known key instead of skipping entries (``store/positions.py``);
+the stamp tells it, in the same read as the total, whether those keys still hold.
+
+Random rather than a counter: a counter starts again when a tenant is deleted and
+imported again under its id, or after a downgrade and an upgrade, and a process
+could then take another set of rows for the one it read (63 bits on SQLite, 53 on
+PostgreSQL: a repeat is not to be expected).
 """
 
 import sqlalchemy as sa
@@ -21,28 +26,32 @@ depends_on = None
 
 COUNTED = (("users", "user"), ("groups", "group"))
 
-SQLITE_TRIGGERS = """
-CREATE TRIGGER {table}_counted_insert AFTER INSERT ON {table} BEGIN
-  INSERT INTO resource_counts (tenant_pk, resource, total, changes)
-  VALUES (NEW.tenant_pk, '{kind}', 1, 1)
-  ON CONFLICT (tenant_pk, resource) DO UPDATE SET total = total + 1, changes = changes + 1;
+SQLITE_STAMP = "random()"  # 64 bits, signed (abs() of the smallest one would overflow)
+
+SQLITE_TRIGGERS = f"""
+CREATE TRIGGER {{table}}_counted_insert AFTER INSERT ON {{table}} BEGIN
+  INSERT INTO resource_counts (tenant_pk, resource, total, stamp)
+  VALUES (NEW.tenant_pk, '{{kind}}', 1, {SQLITE_STAMP})
+  ON CONFLICT (tenant_pk, resource) DO UPDATE SET total = total + 1, stamp = {SQLITE_STAMP};
 END;
-CREATE TRIGGER {table}_counted_delete AFTER DELETE ON {table} BEGIN
-  UPDATE resource_counts SET total = total - 1, changes = changes + 1
-  WHERE tenant_pk = OLD.tenant_pk AND resource = '{kind}';
+CREATE TRIGGER {{table}}_counted_delete AFTER DELETE ON {{table}} BEGIN
+  UPDATE resource_counts SET total = total - 1, stamp = {SQLITE_STAMP}
+  WHERE tenant_pk = OLD.tenant_pk AND resource = '{{kind}}';
 END;
 """
 
-POSTGRES_FUNCTION = """
+POSTGRES_STAMP = "floor(random() * 9007199254740992)::bigint"
+
+POSTGRES_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION scimd_count_resource() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO resource_counts (tenant_pk, resource, total, changes)
-    VALUES (NEW.tenant_pk, TG_ARGV[0], 1, 1)
+    INSERT INTO resource_counts (tenant_pk, resource, total, stamp)
+    VALUES (NEW.tenant_pk, TG_ARGV[0], 1, {POSTGRES_STAMP})
     ON CONFLICT (tenant_pk, resource) DO UPDATE
-    SET total = resource_counts.total + 1, changes = resource_counts.changes + 1;
+    SET total = resource_counts.total + 1, stamp = {POSTGRES_STAMP};
   ELSE
-    UPDATE resource_counts SET total = total - 1, changes = changes + 1
+    UPDATE resource_counts SET total = total - 1, stamp = {POSTGRES_STAMP}
     WHERE tenant_pk = OLD.tenant_pk AND resource = TG_ARGV[0];
   END IF;
   RETURN NULL;
@@ -88,8 +97,10 @@ def _sqlite_triggers(template: str) -> None:
 
 def upgrade() -> None:
     op.add_column("resource_counts", sa.Column(
-        "changes", sa.BigInteger(), server_default="0", nullable=False))
-    if op.get_bind().dialect.name == "sqlite":
+        "stamp", sa.BigInteger(), server_default="0", nullable=False))
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    op.execute(f"UPDATE resource_counts SET stamp = {SQLITE_STAMP if sqlite else POSTGRES_STAMP}")
+    if sqlite:
         _sqlite_triggers(SQLITE_TRIGGERS)
     else:
         op.execute(POSTGRES_FUNCTION)
@@ -100,4 +111,4 @@ def downgrade() -> None:
         _sqlite_triggers(SQLITE_TRIGGERS_0006)
     else:
         op.execute(POSTGRES_FUNCTION_0006)
-    op.drop_column("resource_counts", "changes")
+    op.drop_column("resource_counts", "stamp")
