@@ -464,11 +464,14 @@ class ScimApi:
         base = self.base(request)
         if user:
             page = self.s.users.list(call.tenant, query)
-            docs = [proj.apply(call.wire.user(r, call.tenant, rtype, base), rtype)
-                    for r in page.items]
+            render_user, tenant = call.wire.user, call.tenant
+            docs = [render_user(r, tenant, rtype, base) for r in page.items]
         else:
             page = self.s.groups.list(call.tenant, query)
-            docs = [proj.apply(call.wire.group(r, base), rtype) for r in page.items]
+            render_group = call.wire.group
+            docs = [render_group(r, base) for r in page.items]
+        if not proj.everything:
+            docs = [proj.apply(doc, rtype) for doc in docs]
         return JsonResponse(call.wire.list(docs, page.total, query.start_index),
                             media_type=call.wire.media_type)
 

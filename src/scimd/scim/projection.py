@@ -34,8 +34,14 @@ class Projection:
             return True
         return key in self.include or (urn is not None and urn in self.include_extensions)
 
+    @property
+    def everything(self) -> bool:
+        """Whether the response carries every returned attribute (no ``attributes`` or
+        ``excludedAttributes``, RFC 7644 §3.4.2.5): :meth:`apply` changes nothing."""
+        return self.include is None and not self.exclude and not self.exclude_extensions
+
     def apply(self, doc: dict, rtype: ResourceType) -> dict:
-        if self.include is None and not self.exclude and not self.exclude_extensions:
+        if self.everything:
             return doc
         out: dict = {}
         for key, value in doc.items():
