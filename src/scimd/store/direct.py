@@ -50,7 +50,6 @@ class Reader:
         finally:
             cur.close()
 
-
     def keys(self, sql: str, params: Sequence[Any]) -> array:
         """The first column of ``sql``'s rows as 64-bit integers, read row by row: no
         list of 100,000 row tuples for the garbage collector to walk."""

@@ -12,7 +12,7 @@ the stamp tells it, in the same read as the total, whether those keys still hold
 
 Random rather than a counter: a counter starts again when a tenant is deleted and
 imported again under its id, or after a downgrade and an upgrade, and a process
-could then take another set of rows for the one it read (63 bits on SQLite, 53 on
+could then take another set of rows for the one it read (64 bits on SQLite, 53 on
 PostgreSQL: a repeat is not to be expected).
 """
 
