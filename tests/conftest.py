@@ -14,6 +14,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,12 +104,13 @@ def redis_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
     client.close()
 
 
-@pytest.fixture(scope="session")
-def postgresql_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+@contextmanager
+def _postgres_database(request: pytest.FixtureRequest, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database named ``prefix`` and a random suffix; dropped
+    afterwards. Skips when PostgreSQL is unreachable (``make test`` fails then in CI)."""
     if not request.config.postgres_ok:  # type: ignore[attr-defined]
         pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}")
-    name = f"scimd_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = _postgres_admin_engine()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -121,6 +123,13 @@ def postgresql_url(request: pytest.FixtureRequest) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def postgresql_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    with _postgres_database(request, "scimd_test") as url:
+        yield url
+
+
 @pytest.fixture(params=BACKENDS)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """An empty database of one test's own, on each backend: for migrations up and down,
@@ -128,19 +137,8 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    if not request.config.postgres_ok:  # type: ignore[attr-defined]
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}")
-    name = f"scimd_empty_{uuid.uuid4().hex[:12]}"
-    admin = _postgres_admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(normalize_url(POSTGRES_URL)).set(database=name).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with _postgres_database(request, "scimd_empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
