@@ -147,8 +147,9 @@ def test_a_change_made_by_another_process_is_seen_at_once(db, eager, database_ur
 
 def test_keys_that_do_not_match_the_rows_are_dropped_and_the_page_walks(db, eager):
     """Belt and braces: should kept keys ever disagree with the rows under a matching
-    stamp (a database restored under a running server), the page sees that its first
-    row is not the key it started from, forgets the keys and walks."""
+    stamp (say, a copy of the database that was not taken in one transaction, put back
+    under a running server), the page sees that its first row is not the key it
+    started from, forgets the keys and walks."""
     tenant = make_tenant(db).tenant
     made = [Users(db).create(tenant, {"userName": f"wrong.{i}"}).id for i in range(4)]
     c = t.resource_counts.c
