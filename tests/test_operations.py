@@ -25,7 +25,7 @@ import anyio
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -37,8 +37,11 @@ from conftest import make_tenant
 from live import LiveServer
 from scimd import observability
 from scimd.app import create_app, error_response
+from scimd.limits import deadlines
 from scimd.observability import ObservabilityMiddleware
+from scimd.scim.errors import ScimError
 from scimd.settings import Settings
+from scimd.store import tables, tenants
 from scimd.store.db import connect, normalize_url
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -358,6 +361,78 @@ def test_slow_handler_is_answered_503_at_the_deadline(caplog):
                   "scimd_request_timeouts_total") == before + 1
 
 
+def _writing_app(db, settings: Settings, *, hold: float) -> ObservabilityMiddleware:
+    """``POST /tenants/{name}`` creates a tenant in a database thread and holds its
+    transaction open for ``hold`` seconds, as a write waiting on a lock or a disk would."""
+
+    async def write(request: Request) -> Response:
+        def work() -> None:
+            with db.write() as conn:
+                tenants.create_tenant(conn, name=request.path_params["name"],
+                                      plan="enterprise", dialect="rfc")
+                time.sleep(hold)
+
+        await anyio.to_thread.run_sync(work)
+        return PlainTextResponse("created", status_code=201)
+
+    def render(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ScimError)
+        return error_response(request, exc, settings)
+
+    inner = Starlette(routes=[Route("/tenants/{name}", write, methods=["POST"])],
+                      exception_handlers={ScimError: render})  # as the real app has
+    return ObservabilityMiddleware(inner, settings, render)
+
+
+def _tenant_named(db, name: str) -> bool:
+    with db.read() as conn:
+        return any(row.name == name for row in conn.execute(select(tables.tenants.c.name)))
+
+
+def test_a_write_answered_503_is_not_committed(db):
+    """A 503 says nothing happened: the write that finishes in its thread after the
+    deadline is rolled back (docs/operations.md, "Time per request")."""
+    name = f"late-{time.monotonic_ns()}"
+    app = _writing_app(db, Settings(default_dialect="rfc", request_timeout=0.3), hold=1.0)
+    with TestClient(app) as client:
+        r = client.post(f"/tenants/{name}")
+        assert r.status_code == 503 and r.json()["status"] == "503"
+    time.sleep(1.2)  # the thread has reached its commit and given it up by now
+    assert not _tenant_named(db, name)
+
+
+def test_a_write_committing_at_the_deadline_gets_its_real_answer(db):
+    """Once a commit has begun the deadline lets the request finish: its answer is the
+    truth about the write, however late."""
+    name = f"slow-commit-{time.monotonic_ns()}"
+    app = _writing_app(db, Settings(default_dialect="rfc", request_timeout=0.3), hold=0.0)
+
+    def slow_commit(_conn) -> None:
+        time.sleep(0.8)  # the commit outlasts the deadline
+
+    event.listen(db.engine, "commit", slow_commit)
+    try:
+        with TestClient(app) as client:
+            started = time.monotonic()
+            r = client.post(f"/tenants/{name}")
+            elapsed = time.monotonic() - started
+    finally:
+        event.remove(db.engine, "commit", slow_commit)
+    assert r.status_code == 201 and r.text == "created" and elapsed >= 0.8
+    assert _tenant_named(db, name)
+
+
+def test_deadline_expiry_and_first_commit_exclude_each_other():
+    guard = deadlines.Deadline()
+    guard.begin_commit()
+    assert not guard.expire() and not guard.expired  # committing: let it finish
+    guard = deadlines.Deadline()
+    assert guard.expire() and guard.expire() and guard.expired
+    with pytest.raises(deadlines.DeadlinePassed) as caught:
+        guard.begin_commit()
+    assert caught.value.status == 503 and caught.value.code == "request_timeout"
+
+
 # -- `scimd serve` options -----------------------------------------------------------
 
 
@@ -469,9 +544,12 @@ def test_live_request_timeout_answers_503_while_the_database_is_blocked(ops_serv
         assert r.status_code == 503, r.text
         assert 0.9 < elapsed < 5
         assert r.json()["schemas"] == [ERROR] and r.headers["x-request-id"] == "timeout-1"
-        # the server is fine afterwards (the blocked write finished in its thread)
+        # the server is fine afterwards, and the write answered 503 was not kept (it went
+        # on in its thread once the lock was gone, and gave up at its commit)
         assert client.post(url, json=user_body("after.timeout")).status_code == 201
         assert client.get(ops_server.base_url + "/readyz").status_code == 200
+        found = client.get(url, params={"filter": 'userName eq "during.timeout"'}).json()
+        assert found["totalResults"] == 0, found
 
 
 @pytest.mark.live

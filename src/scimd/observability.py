@@ -10,8 +10,9 @@ counted). Per request it:
   ``SCIMD_MAX_BODY_BYTES``, before the application runs, and stops a body without
   a length as soon as the bytes received pass the limit;
 * answers ``503 request_timeout`` when the response has not started within
-  ``SCIMD_REQUEST_TIMEOUT`` seconds, and cancels the handler (work already handed
-  to a database thread finishes in that thread: a timed-out write may still commit);
+  ``SCIMD_REQUEST_TIMEOUT`` seconds, and cancels the handler; work already handed to a
+  database thread finishes there but does not commit (:mod:`scimd.limits.deadlines`),
+  and a request whose write has begun to commit is answered when it is done;
 * counts the request in Prometheus metrics by route *template* and status, and
   writes one JSON line to the ``scimd.access`` logger.
 
@@ -48,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scimd.auth.addresses import client_address
 from scimd.auth.tokens import bearer
+from scimd.limits import deadlines
 from scimd.ops.multiprocess import metrics_dir
 from scimd.scim.errors import ScimError
 from scimd.settings import Settings
@@ -267,10 +269,11 @@ class ObservabilityMiddleware:
                                  raw_send: Send, ex: _Exchange,
                                  id_header: tuple[bytes, bytes]) -> None:
         loop = asyncio.get_running_loop()
+        guard = deadlines.Deadline()
 
         def deadline() -> None:
-            if ex.started:
-                return  # the answer is on its way: let it finish
+            if ex.started or not guard.expire():
+                return  # the answer is on its way, or a write is committing: let it finish
             ex.timed_out = True
             TIMEOUTS.inc()
             err = ScimError(503, "request_timeout",
@@ -282,10 +285,12 @@ class ObservabilityMiddleware:
                 ex.cancel_scope.cancel()
 
         handle = loop.call_later(self.timeout, deadline)
+        token = deadlines.CURRENT.set(guard)
         try:
             with anyio.CancelScope() as ex.cancel_scope:
                 await self.app(scope, receive, send)
         finally:
+            deadlines.CURRENT.reset(token)
             handle.cancel()
             if ex.deadline_task is not None:
                 await ex.deadline_task

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
+from scimd.limits.deadlines import begin_commit, check_before_writing
 from scimd.store.direct import Reader
 from scimd.store.positions import Positions
 
@@ -139,13 +140,18 @@ class Database:
     @contextmanager
     def write(self, *, dry_run: bool = False) -> Iterator[Connection]:
         """A write transaction, committed (durably) when the block exits cleanly; with
-        ``dry_run`` everything is done and then rolled back."""
+        ``dry_run`` everything is done and then rolled back. A request already answered
+        ``503 request_timeout`` neither starts nor commits one
+        (:mod:`scimd.limits.deadlines`)."""
+        check_before_writing()
         with self._writer_turn(), self.engine.connect() as conn:
             conn = conn.execution_options(scimd_write=True)
             with conn.begin() as trans:
                 yield conn
                 if dry_run:
                     trans.rollback()
+                else:
+                    begin_commit()  # not after a 503 (scimd.limits.deadlines)
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
