@@ -82,3 +82,23 @@ def test_a_look_up_carries_groups_unless_excluded(two):
 ])
 def test_which_filters_take_the_direct_path(text, expected):
     assert indexed_equality(USER_TYPE, parse_filter(text)) == expected
+
+
+def test_a_read_on_sqlite_is_one_transaction(two, db):
+    """A GET's token look-up and its reads see one snapshot, for one BEGIN
+    (``Database.holding``); PostgreSQL reads run in autocommit and have none."""
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL reads run in autocommit")
+    rfc, ann, _ = two
+    assert rfc.get(f"/Users/{ann['id']}").status_code == 200  # the loop's connection exists
+    statements: list[str] = []
+    conn = db.loop_connection.driver_connection
+    conn.set_trace_callback(statements.append)
+    try:
+        r = rfc.get(f"/Users/{ann['id']}")
+    finally:
+        conn.set_trace_callback(None)
+    assert r.status_code == 200 and r.json()["id"] == ann["id"]
+    verbs = [s.split()[0].upper() for s in statements]
+    assert verbs.count("SELECT") >= 2, statements  # the token, the user (and groups)
+    assert [v for v in verbs if v in ("BEGIN", "COMMIT", "ROLLBACK")] == ["BEGIN", "ROLLBACK"]

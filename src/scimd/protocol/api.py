@@ -107,8 +107,10 @@ class ScimApi:
         """The absolute base for ``meta.location`` (``SCIMD_BASE_URL`` or the request's host)."""
         if self.s.settings.base_url:
             return self.s.settings.base_url + self.prefix
-        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-        return f"{request.url.scheme}://{host}{self.prefix}"
+        host = request.headers.get("host")
+        if not host:  # an HTTP/1.0 request: the address the server was reached on
+            return f"{request.url.scheme}://{request.url.hostname}:{request.url.port}{self.prefix}"
+        return f"{request.scope.get('scheme', 'http')}://{host}{self.prefix}"
 
     def client(self, request: Request) -> str | None:
         """The client's address: the peer, or what a trusted proxy forwarded (spec §1.3)."""

@@ -39,6 +39,8 @@ def _lower(value: object) -> object:
 
 HELD: ContextVar[PoolProxiedConnection | None] = ContextVar("scimd_held", default=None)
 """The DBAPI connection a request's direct reads use (see :meth:`Database.holding`)."""
+READING: ContextVar[bool] = ContextVar("scimd_reading", default=False)
+"""Whether the held connection is in the request's read transaction already (loop reads)."""
 
 
 @contextmanager
@@ -94,6 +96,9 @@ class Database:
         (:meth:`holding`), or one from the pool."""
         held = HELD.get()
         if held is not None:
+            if READING.get():  # inside the request's own read transaction
+                yield Reader(held.driver_connection, not self.is_sqlite)
+                return
             with reading(held.driver_connection, self.is_sqlite) as reader:
                 yield reader
             return
@@ -110,16 +115,19 @@ class Database:
         checkout (and one liveness ping on PostgreSQL) instead of one per read.
 
         Work running on the event loop (SQLite reads) shares one connection kept for the
-        loop, since it runs one request at a time. A PostgreSQL connection is held in
-        autocommit (see :func:`reading`) and handed back as it came.
+        loop, since it runs one request at a time, and reads in one transaction: the
+        token and the resources it reads are one snapshot, for one BEGIN. A PostgreSQL
+        connection is held in autocommit (see :func:`reading`) and handed back as it came.
         """
         if on_the_loop:
             if self.loop_connection is None:
                 self.loop_connection = self.engine.raw_connection()
-            token = HELD.set(self.loop_connection)
+            token, in_read = HELD.set(self.loop_connection), READING.set(True)
             try:
-                yield
+                with reading(self.loop_connection.driver_connection, self.is_sqlite):
+                    yield
             finally:
+                READING.reset(in_read)
                 HELD.reset(token)
             return
         raw = self.engine.raw_connection()
