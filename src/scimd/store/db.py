@@ -2,16 +2,15 @@
 
 SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before
 the answer), foreign keys on, and write transactions opened with
-``BEGIN IMMEDIATE`` so that two writers queue on the busy timeout instead of
-failing when a read lock is upgraded. ``lower()`` is replaced by Python's
-Unicode-aware version so SQLite folds case as PostgreSQL and the filter
-evaluator do.
+``BEGIN IMMEDIATE`` so that two writers wait for each other instead of failing
+when a read lock is upgraded; they wait in turn (:mod:`scimd.store.write_turns`).
+``lower()`` is replaced by Python's Unicode-aware version so SQLite folds case as
+PostgreSQL and the filter evaluator do.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,6 +25,7 @@ from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from scimd.limits.deadlines import begin_commit, check_before_writing
 from scimd.store.direct import Reader
 from scimd.store.positions import Positions
+from scimd.store.write_turns import WriteTurns, lock_path
 
 
 def _dumps(value: object) -> str:
@@ -71,11 +71,10 @@ class Database:
 
     engine: Engine
     loop_connection: PoolProxiedConnection | None = None
-    writers: threading.RLock = field(default_factory=threading.RLock)
-    """On SQLite, this process's writers queue here, in order, for the one write lock:
-    SQLite's own busy handler makes waiters sleep and retry, which under 16 concurrent
-    writes gave p99 latencies over a second. Other processes still meet on
-    ``busy_timeout``."""
+    turns: WriteTurns = field(default_factory=WriteTurns)
+    """On SQLite, writers queue here for the one write lock, those of other processes
+    included (:mod:`scimd.store.write_turns`), rather than meet on SQLite's busy
+    handler, which sleeps and retries."""
     positions: Positions = field(default_factory=Positions)
     """Where each position of a tenant's default order starts, for deep pages."""
 
@@ -153,6 +152,7 @@ class Database:
         (:mod:`scimd.limits.deadlines`)."""
         check_before_writing()
         with self._writer_turn(), self.engine.connect() as conn:
+            check_before_writing()  # the turn may have come after the request's deadline
             conn = conn.execution_options(scimd_write=True)
             with conn.begin() as trans:
                 yield conn
@@ -166,7 +166,7 @@ class Database:
         if not self.is_sqlite:
             yield  # PostgreSQL writers run side by side, locking only the rows they touch
             return
-        with self.writers:
+        with self.turns.turn():
             yield
 
     def dispose(self) -> None:
@@ -174,6 +174,7 @@ class Database:
             self.loop_connection.close()
             self.loop_connection = None
         self.engine.dispose()
+        self.turns.close()
 
 
 def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
@@ -192,6 +193,8 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
             **({} if memory else {"pool_size": pool_size, "max_overflow": pool_size}),
         )
         _configure_sqlite(engine, memory)
+        if not memory:
+            return Database(engine, turns=WriteTurns(lock_path(parsed.database)))
     else:
         engine = create_engine(
             url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
