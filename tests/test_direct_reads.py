@@ -11,6 +11,7 @@ import pytest
 
 from scimd.scim.core_schemas import USER_TYPE
 from scimd.scim.paths import parse_filter
+from scimd.store.db import reading
 from scimd.store.filter_sql import indexed_equality
 
 
@@ -102,3 +103,30 @@ def test_a_read_on_sqlite_is_one_transaction(two, db):
     verbs = [s.split()[0].upper() for s in statements]
     assert verbs.count("SELECT") >= 2, statements  # the token, the user (and groups)
     assert [v for v in verbs if v in ("BEGIN", "COMMIT", "ROLLBACK")] == ["BEGIN", "ROLLBACK"]
+
+
+class _Driver:
+    """A DBAPI connection as far as :func:`scimd.store.db.reading` sees one."""
+
+    def __init__(self, autocommit: object) -> None:
+        self.autocommit = autocommit
+        self.calls: list[str] = []
+
+    def execute(self, sql: str) -> None:
+        self.calls.append(sql)
+
+    def rollback(self) -> None:
+        self.calls.append("ROLLBACK")
+
+
+@pytest.mark.parametrize(("sqlite", "autocommit", "expected"), [
+    (True, -1, ["BEGIN", "ROLLBACK"]),  # sqlite3 on Python 3.12+: LEGACY_TRANSACTION_CONTROL
+    (True, False, ["BEGIN", "ROLLBACK"]),
+    (False, True, []),  # a held PostgreSQL connection: autocommit, no transaction
+    (False, False, ["ROLLBACK"]),  # a pooled PostgreSQL connection: psycopg began one
+])
+def test_a_read_always_ends_its_transaction(sqlite, autocommit, expected):
+    driver = _Driver(autocommit)
+    with reading(driver, sqlite):
+        pass
+    assert driver.calls == expected

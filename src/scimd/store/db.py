@@ -54,7 +54,9 @@ def reading(dbapi: Any, sqlite: bool) -> Iterator[Reader]:
     try:
         yield Reader(dbapi, not sqlite)
     finally:
-        if not getattr(dbapi, "autocommit", False):
+        # sqlite3's own ``autocommit`` (Python 3.12+) is -1, "legacy", by default: only
+        # psycopg's says whether there is a transaction to end
+        if sqlite or not dbapi.autocommit:
             dbapi.rollback()  # a read: nothing to keep
 
 
