@@ -5,23 +5,25 @@ do not meet on SQLite's busy handler (docs/operations.md, "Several processes")."
 from __future__ import annotations
 
 import contextvars
+import errno
 import fcntl
 import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from scimd.limits import deadlines
-from scimd.store import migrate
+from scimd.store import migrate, write_turns
 from scimd.store.db import connect
 from scimd.store.write_turns import WriteTurns, lock_path
 
 HOLDER = """
 import sys
 from scimd.store.write_turns import WriteTurns
-turns = WriteTurns(sys.argv[1])
+turns = WriteTurns(sys.argv[1])  # the database's path
 with turns.turn():
     print("held", flush=True)
     sys.stdin.readline()
@@ -56,7 +58,7 @@ def _waiting_for(turns: WriteTurns) -> tuple[threading.Event, threading.Thread]:
 
 
 def test_a_writer_of_another_process_waits_for_the_turn(tmp_path):
-    path = str(tmp_path / "db-writers")
+    path = str(tmp_path / "scimd.db")
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, path], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -75,18 +77,18 @@ def test_a_writer_of_another_process_waits_for_the_turn(tmp_path):
 
 
 def test_turns_nest_and_the_file_lock_lasts_until_the_outermost_ends(tmp_path):
-    path = str(tmp_path / "db-writers")
-    turns = WriteTurns(path)
+    turns = WriteTurns(str(tmp_path / "scimd.db"))
+    lock = lock_path(str(tmp_path / "scimd.db"))
     with turns.turn():
         with turns.turn():  # a write inside a write: no deadlock on the own lock
-            assert _locked_elsewhere(path)
-        assert _locked_elsewhere(path)  # the inner end did not release it
-    assert not _locked_elsewhere(path)
+            assert _locked_elsewhere(lock)
+        assert _locked_elsewhere(lock)  # the inner end did not release it
+    assert not _locked_elsewhere(lock)
     turns.close()
 
 
 def test_two_databases_on_one_file_in_one_process_exclude_each_other(tmp_path):
-    path = str(tmp_path / "db-writers")
+    path = str(tmp_path / "scimd.db")
     first, second = WriteTurns(path), WriteTurns(path)
     with first.turn():
         entered, thread = _waiting_for(second)
@@ -97,21 +99,84 @@ def test_two_databases_on_one_file_in_one_process_exclude_each_other(tmp_path):
     second.close()
 
 
-def test_a_forked_process_opens_its_own_lock_file(tmp_path):
-    """A descriptor shared with a parent would share its lock: the child reopens."""
-    turns = WriteTurns(str(tmp_path / "db-writers"))
+def test_a_forked_child_has_turns_of_its_own(tmp_path):
+    """A child forked while its parent writes holds no turn, and drops the descriptor it
+    inherited: that one shares the parent's lock, and would keep it alive were the
+    parent to die."""
+    turns = WriteTurns(str(tmp_path / "scimd.db"))
+    lock = lock_path(str(tmp_path / "scimd.db"))
     with turns.turn():
-        pass
-    inherited = turns._fd
-    turns._pid = -1  # as a forked child sees it: the pid changed
-    with turns.turn():
-        assert turns._fd != inherited and turns._pid == os.getpid()
-    os.close(inherited)
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit code only
+            fresh = turns._depth == 0 and turns._fd is None
+            os._exit(0 if fresh and _locked_elsewhere(lock) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert _locked_elsewhere(lock)  # the child's closing left the parent's lock alone
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not _locked_elsewhere(lock)
     turns.close()
 
 
+def test_the_lock_file_takes_the_database_permissions(tmp_path):
+    database = tmp_path / "scimd.db"
+    database.touch(mode=0o640)
+    database.chmod(0o640)
+    old = os.umask(0o022)
+    try:
+        turns = WriteTurns(str(database))
+        with turns.turn():
+            pass
+    finally:
+        os.umask(old)
+    assert os.stat(lock_path(str(database))).st_mode & 0o777 == 0o640
+    turns.close()
+
+
+def test_a_lock_file_that_may_only_be_read_still_orders_writers(tmp_path, monkeypatch):
+    """flock(2) locks a read-only descriptor too (another user made the file, say)."""
+    opened = []
+    real_open = os.open
+
+    def open_read_only(path, flags, *args):
+        opened.append(flags)
+        if flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args)
+
+    Path(lock_path(str(tmp_path / "scimd.db"))).touch()
+    monkeypatch.setattr(os, "open", open_read_only)
+    turns = WriteTurns(str(tmp_path / "scimd.db"))
+    with turns.turn():
+        monkeypatch.undo()
+        assert _locked_elsewhere(lock_path(str(tmp_path / "scimd.db")))
+    assert len(opened) == 2 and not opened[1] & os.O_RDWR
+    turns.close()
+
+
+def test_a_file_system_without_flock_falls_back_to_the_busy_handler(tmp_path, monkeypatch,
+                                                                    caplog):
+    """ENOLCK (NFS without a lock daemon) must not fail the write: it goes ahead, and
+    the next turns do not try the file again."""
+    calls = []
+
+    def no_locks(fd, operation):
+        calls.append(operation)
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(write_turns.fcntl, "flock", no_locks)
+    db = connect(f"sqlite:///{tmp_path / 'scimd.db'}")
+    migrate.upgrade(db)
+    try:
+        for _ in range(2):
+            with db.write() as conn:
+                conn.exec_driver_sql("SELECT 1")
+    finally:
+        db.dispose()
+    assert len(calls) == 1 and "busy handler" in caplog.text
+
+
 def test_without_a_lock_file_writers_still_take_turns_in_the_process(tmp_path, caplog):
-    turns = WriteTurns(str(tmp_path / "missing-dir" / "db-writers"))
+    turns = WriteTurns(str(tmp_path / "missing-dir" / "scimd.db"))
     with turns.turn():
         entered, thread = _waiting_for(turns)  # another thread of this process
         assert not entered.wait(0.3)
@@ -135,7 +200,7 @@ def test_a_sqlite_database_queues_its_writers_on_a_file_beside_it(tmp_path):
     memory = connect("sqlite://")
     with memory.write():
         pass
-    assert memory.turns._path is None
+    assert memory.turns._path is None  # nothing to share with other processes
     memory.dispose()
 
 
@@ -143,7 +208,7 @@ def test_a_write_whose_turn_comes_after_its_deadline_does_not_run(tmp_path):
     path = tmp_path / "scimd.db"
     db = connect(f"sqlite:///{path}")
     migrate.upgrade(db)
-    other = WriteTurns(lock_path(str(path)))  # another process's writer, say
+    other = WriteTurns(str(path))  # another process's writer, say
     guard = deadlines.Deadline()
     ran, failed = threading.Event(), []
 

@@ -25,7 +25,7 @@ from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from scimd.limits.deadlines import begin_commit, check_before_writing
 from scimd.store.direct import Reader
 from scimd.store.positions import Positions
-from scimd.store.write_turns import WriteTurns, lock_path
+from scimd.store.write_turns import WriteTurns
 
 
 def _dumps(value: object) -> str:
@@ -196,7 +196,7 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
         )
         _configure_sqlite(engine, memory)
         if not memory:
-            return Database(engine, turns=WriteTurns(lock_path(parsed.database)))
+            return Database(engine, turns=WriteTurns(parsed.database))
     else:
         engine = create_engine(
             url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
