@@ -9,6 +9,7 @@ Every test runs on SQLite and on PostgreSQL (see ``conftest.py``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 
@@ -140,6 +141,42 @@ def test_post_user_answers_201_with_location_etag_and_meta(rfc):
     assert again.status_code == 200
     assert again.headers["ETag"] == 'W/"1"'
     assert again.json() == doc
+
+
+async def _get_without_host(app, path: str, token: str, scheme: str,
+                            server: tuple[str, int]) -> dict:
+    """An HTTP/1.0 request, which may come without a ``Host`` header (RFC 9112 §3.2)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.0",
+             "method": "GET", "scheme": scheme, "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000),
+             "server": server, "headers": [(b"authorization", f"Bearer {token}".encode())]}
+    body = bytearray()
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200, message
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return json.loads(body)
+
+
+@pytest.mark.parametrize(("scheme", "server", "base"), [
+    ("http", ("10.1.2.3", 8000), "http://10.1.2.3:8000"),
+    ("https", ("10.1.2.3", 443), "https://10.1.2.3"),  # the default port is left out
+    ("http", ("::1", 8000), "http://[::1]:8000"),
+])
+def test_location_without_a_host_header_names_the_address_reached(rfc, scheme, server, base):
+    """RFC 7643 §3.1 ``meta.location`` is absolute: with no ``Host`` header (and no
+    ``SCIMD_BASE_URL``) it is built from the address the request reached."""
+    user = rfc.create_user("no.host")
+    doc = asyncio.run(_get_without_host(rfc.http.app, f"/scim/v2/Users/{user['id']}",
+                                        rfc.access.token, scheme, server))
+    assert doc["meta"]["location"] == f"{base}/scim/v2/Users/{user['id']}"
 
 
 def test_full_user_and_enterprise_extension_round_trip(rfc):

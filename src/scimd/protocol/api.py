@@ -108,8 +108,8 @@ class ScimApi:
         if self.s.settings.base_url:
             return self.s.settings.base_url + self.prefix
         host = request.headers.get("host")
-        if not host:  # an HTTP/1.0 request: the address the server was reached on
-            return f"{request.url.scheme}://{request.url.hostname}:{request.url.port}{self.prefix}"
+        if not host:  # HTTP/1.0: the address the server was reached on, as Starlette says it
+            return f"{request.url.scheme}://{request.url.netloc}{self.prefix}"
         return f"{request.scope.get('scheme', 'http')}://{host}{self.prefix}"
 
     def client(self, request: Request) -> str | None:
