@@ -403,12 +403,13 @@ def test_a_write_answered_503_is_not_committed(db):
 
 def test_a_write_committing_at_the_deadline_gets_its_real_answer(db):
     """Once a commit has begun the deadline lets the request finish: its answer is the
-    truth about the write, however late."""
+    truth about the write, however late, and the late answer is counted."""
     name = f"slow-commit-{time.monotonic_ns()}"
-    app = _writing_app(db, Settings(default_dialect="rfc", request_timeout=0.3), hold=0.0)
+    app = _writing_app(db, Settings(default_dialect="rfc", request_timeout=1.0), hold=0.0)
+    before = metric(observability.metrics_text().decode(), "scimd_request_late_answers_total")
 
     def slow_commit(_conn) -> None:
-        time.sleep(0.8)  # the commit outlasts the deadline
+        time.sleep(2.0)  # the commit outlasts the deadline
 
     event.listen(db.engine, "commit", slow_commit)
     try:
@@ -418,8 +419,10 @@ def test_a_write_committing_at_the_deadline_gets_its_real_answer(db):
             elapsed = time.monotonic() - started
     finally:
         event.remove(db.engine, "commit", slow_commit)
-    assert r.status_code == 201 and r.text == "created" and elapsed >= 0.8
+    assert r.status_code == 201 and r.text == "created" and elapsed >= 2.0
     assert _tenant_named(db, name)
+    assert metric(observability.metrics_text().decode(),
+                  "scimd_request_late_answers_total") == before + 1
 
 
 def test_deadline_expiry_and_first_commit_exclude_each_other():

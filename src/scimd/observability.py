@@ -87,6 +87,9 @@ GUARD_TRIPS = Counter("scimd_deprovision_guard_trips",
                       "Times the deprovisioning guard tripped and stopped deactivations.",
                       ("tenant",))
 TIMEOUTS = Counter("scimd_request_timeouts", "Requests answered 503 after SCIMD_REQUEST_TIMEOUT.")
+LATE_ANSWERS = Counter("scimd_request_late_answers",
+                       "Requests let run past SCIMD_REQUEST_TIMEOUT because their write had "
+                       "begun to commit (answered when done, not 503).")
 TOO_LARGE = Counter("scimd_request_body_too_large",
                     "Requests answered 413 for a body over SCIMD_MAX_BODY_BYTES.")
 POOL_CHECKED_OUT = Gauge("scimd_db_pool_checked_out",
@@ -272,8 +275,11 @@ class ObservabilityMiddleware:
         guard = deadlines.Deadline()
 
         def deadline() -> None:
-            if ex.started or not guard.expire():
-                return  # the answer is on its way, or a write is committing: let it finish
+            if ex.started:
+                return  # the answer is on its way: let it finish
+            if not guard.expire():
+                LATE_ANSWERS.inc()  # a write is committing: its answer will be the truth
+                return
             ex.timed_out = True
             TIMEOUTS.inc()
             err = ScimError(503, "request_timeout",
