@@ -56,8 +56,9 @@ class WriteTurns:
         """Wait for the turn to write, and hold it for the block."""
         with self._lock:
             self._depth += 1
-            locked = self._depth == 1 and self._lock_file()
+            locked = False
             try:
+                locked = self._depth == 1 and self._lock_file()
                 yield
             finally:
                 self._depth -= 1
