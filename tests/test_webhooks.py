@@ -127,7 +127,7 @@ def test_backoff_grows_and_bad_urls_are_refused(db, receiver):
     dispatcher = webhooks.Dispatcher(db)
     waits = []
     try:
-        from datetime import datetime
+        from datetime import UTC, datetime
 
         from sqlalchemy import select, update
 
@@ -139,7 +139,8 @@ def test_backoff_grows_and_bad_urls_are_refused(db, receiver):
             with db.write() as conn:
                 row = conn.execute(select(t.webhooks.c.next_attempt_at)
                                    .where(t.webhooks.c.id == hook_id)).scalar_one()
-                waits.append((datetime.strptime(row, DATETIME_FORMAT) - datetime.utcnow())
+                waits.append((datetime.strptime(row, DATETIME_FORMAT).replace(tzinfo=UTC)
+                              - datetime.now(UTC))
                              .total_seconds())
                 conn.execute(update(t.webhooks).where(t.webhooks.c.id == hook_id)
                              .values(next_attempt_at=None))

@@ -99,22 +99,43 @@ def test_two_databases_on_one_file_in_one_process_exclude_each_other(tmp_path):
     second.close()
 
 
+FORKER = """
+import fcntl, os, sys
+from scimd.store.write_turns import WriteTurns, lock_path
+
+def locked_elsewhere(path):
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+turns = WriteTurns(sys.argv[1])
+lock = lock_path(sys.argv[1])
+with turns.turn():
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only
+        fresh = turns._depth == 0 and turns._fd is None
+        os._exit(0 if fresh and locked_elsewhere(lock) else 1)
+    _, status = os.waitpid(pid, 0)
+    print("child", os.waitstatus_to_exitcode(status))
+    print("held after the child", locked_elsewhere(lock))
+print("held after the turn", locked_elsewhere(lock))
+"""
+
+
 def test_a_forked_child_has_turns_of_its_own(tmp_path):
     """A child forked while its parent writes holds no turn, and drops the descriptor it
     inherited: that one shares the parent's lock, and would keep it alive were the
-    parent to die."""
-    turns = WriteTurns(str(tmp_path / "scimd.db"))
-    lock = lock_path(str(tmp_path / "scimd.db"))
-    with turns.turn():
-        pid = os.fork()
-        if pid == 0:  # the child: report through the exit code only
-            fresh = turns._depth == 0 and turns._fd is None
-            os._exit(0 if fresh and _locked_elsewhere(lock) else 1)
-        _, status = os.waitpid(pid, 0)
-        assert _locked_elsewhere(lock)  # the child's closing left the parent's lock alone
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert not _locked_elsewhere(lock)
-    turns.close()
+    parent to die. (Forked from a fresh, single-threaded interpreter.)"""
+    done = subprocess.run([sys.executable, "-c", FORKER, str(tmp_path / "scimd.db")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == [
+        "child 0", "held after the child True", "held after the turn False"]
 
 
 def test_the_lock_file_takes_the_database_permissions(tmp_path):
