@@ -100,30 +100,18 @@ def test_two_databases_on_one_file_in_one_process_exclude_each_other(tmp_path):
 
 
 FORKER = """
-import fcntl, os, sys
-from scimd.store.write_turns import WriteTurns, lock_path
-
-def locked_elsewhere(path):
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
+import os, sys
+from scimd.store.write_turns import WriteTurns
 turns = WriteTurns(sys.argv[1])
-lock = lock_path(sys.argv[1])
 with turns.turn():
     pid = os.fork()
     if pid == 0:  # the child: report through the exit code only
-        fresh = turns._depth == 0 and turns._fd is None
-        os._exit(0 if fresh and locked_elsewhere(lock) else 1)
+        os._exit(0 if turns._depth == 0 and turns._fd is None else 1)
     _, status = os.waitpid(pid, 0)
-    print("child", os.waitstatus_to_exitcode(status))
-    print("held after the child", locked_elsewhere(lock))
-print("held after the turn", locked_elsewhere(lock))
+    print("child", os.waitstatus_to_exitcode(status), flush=True)
+    sys.stdin.readline()
+print("released", flush=True)
+sys.stdin.readline()
 """
 
 
@@ -131,11 +119,22 @@ def test_a_forked_child_has_turns_of_its_own(tmp_path):
     """A child forked while its parent writes holds no turn, and drops the descriptor it
     inherited: that one shares the parent's lock, and would keep it alive were the
     parent to die. (Forked from a fresh, single-threaded interpreter.)"""
-    done = subprocess.run([sys.executable, "-c", FORKER, str(tmp_path / "scimd.db")],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:3] == [
-        "child 0", "held after the child True", "held after the turn False"]
+    lock = lock_path(str(tmp_path / "scimd.db"))
+    parent = subprocess.Popen([sys.executable, "-c", FORKER, str(tmp_path / "scimd.db")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "child 0"  # fresh turns in the child
+        assert _locked_elsewhere(lock)  # its closing left the parent's lock alone
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        assert parent.stdout.readline().strip() == "released"
+        assert not _locked_elsewhere(lock)
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        assert parent.wait(30) == 0
+    finally:
+        parent.kill()
+        parent.wait()
 
 
 def test_the_lock_file_takes_the_database_permissions(tmp_path):
