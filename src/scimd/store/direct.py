@@ -35,6 +35,13 @@ class Reader:
         self._conn = conn
         self._postgres = postgres
 
+    def among(self, column: str, keys: Sequence[int]) -> tuple[str, Sequence[Any]]:
+        """``column`` among ``keys``: ``= ANY(array)`` on PostgreSQL, one statement text
+        for any number of keys (psycopg prepares it once), ``IN (...)`` on SQLite."""
+        if self._postgres:
+            return f"{column} = ANY(?)", (list(keys),)
+        return f"{column} IN ({_marks(len(keys))})", keys
+
     def lock(self, for_update: bool) -> str:
         """`` FOR UPDATE`` where it means something (PostgreSQL), else nothing."""
         return " FOR UPDATE" if for_update and self._postgres else ""
@@ -155,11 +162,11 @@ def groups_of(reader: Reader, user_pks: Sequence[int]) -> dict[int, list[dict]]:
     """Each user's direct groups (RFC 7643 §4.1.2), in the order the groups were made."""
     found: dict[int, list[dict]] = {pk: [] for pk in user_pks}
     for chunk in _chunks(list(found)):
+        where, params = reader.among("memberships.user_pk", chunk)
         for user_pk, group_id, name in reader.rows(
                 "SELECT memberships.user_pk, groups.id, groups.display_name FROM memberships"
-                " JOIN groups ON groups.pk = memberships.group_pk"
-                f" WHERE memberships.user_pk IN ({_marks(len(chunk))})"
-                " ORDER BY memberships.user_pk, groups.pk", chunk):
+                f" JOIN groups ON groups.pk = memberships.group_pk WHERE {where}"
+                " ORDER BY memberships.user_pk, groups.pk", params):
             found[user_pk].append({"value": group_id, "display": name, "type": "direct"})
     return found
 
@@ -196,13 +203,13 @@ def members_of(reader: Reader, group_pks: Sequence[int]) -> dict[int, list[dict]
     """Each group's members, users and groups, in the order they were added."""
     found: dict[int, list[dict]] = {pk: [] for pk in group_pks}
     for chunk in _chunks(list(found)):
+        where, params = reader.among("memberships.group_pk", chunk)
         for group_pk, uid, user_name, display, gid, gname in reader.rows(
                 "SELECT memberships.group_pk, users.id, users.user_name, users.display_name,"
                 " child.id, child.display_name FROM memberships"
                 " LEFT OUTER JOIN users ON users.pk = memberships.user_pk"
                 " LEFT OUTER JOIN groups AS child ON child.pk = memberships.child_pk"
-                f" WHERE memberships.group_pk IN ({_marks(len(chunk))})"
-                " ORDER BY memberships.group_pk, memberships.pk", chunk):
+                f" WHERE {where} ORDER BY memberships.group_pk, memberships.pk", params):
             if uid is not None:
                 member = {"value": uid, "display": display or user_name, "type": "User"}
             else:
