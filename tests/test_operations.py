@@ -168,7 +168,8 @@ def _mini_app(settings: Settings) -> ObservabilityMiddleware:
         raise RuntimeError("boom")
 
     async def slow(_request: Request) -> Response:
-        await anyio.sleep(10)
+        with deadlines.bounded():  # a wait, as a real handler's waits are
+            await anyio.sleep(10)
         return PlainTextResponse("late")
 
     def render(request: Request, exc):
@@ -372,7 +373,7 @@ def _writing_app(db, settings: Settings, *, hold: float) -> ObservabilityMiddlew
                                       plan="enterprise", dialect="rfc")
                 time.sleep(hold)
 
-        await anyio.to_thread.run_sync(work)
+        await deadlines.run_in_thread(work)  # as the real handlers hop to a thread
         return PlainTextResponse("created", status_code=201)
 
     def render(request: Request, exc: Exception) -> Response:
@@ -434,6 +435,32 @@ def test_deadline_expiry_and_first_commit_exclude_each_other():
     with pytest.raises(deadlines.DeadlinePassed) as caught:
         guard.begin_commit()
     assert caught.value.status == 503 and caught.value.code == "request_timeout"
+
+
+def test_a_wait_after_the_deadline_answered_does_not_start():
+    """Once a request is answered 503, a further wait of it stops at once."""
+    guard = deadlines.Deadline(0.0, lambda _guard: True)
+    assert guard.expire()
+
+    async def wait() -> None:
+        with guard.armed():
+            await anyio.sleep(10)
+
+    started = time.monotonic()
+    with pytest.raises(deadlines.DeadlinePassed):
+        anyio.run(wait)
+    assert time.monotonic() - started < 1
+
+
+def test_every_thread_hop_of_a_request_is_bounded_by_its_deadline():
+    """The deadline falls where a request waits (docs/operations.md, "Time per
+    request"), so request code hops to threads only through ``deadlines.run_in_thread``.
+    ``/readyz`` has a time limit of its own."""
+    src = Path(observability.__file__).parent
+    hops = [f"{path.relative_to(src)}:{n}" for path in sorted(src.rglob("*.py"))
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if "to_thread.run_sync(" in line or "run_in_threadpool(" in line]
+    assert [h.split(":")[0] for h in hops] == ["limits/deadlines.py", "observability.py"], hops
 
 
 # -- `scimd serve` options -----------------------------------------------------------
@@ -553,6 +580,29 @@ def test_live_request_timeout_answers_503_while_the_database_is_blocked(ops_serv
         assert client.get(ops_server.base_url + "/readyz").status_code == 200
         found = client.get(url, params={"filter": 'userName eq "during.timeout"'}).json()
         assert found["totalResults"] == 0, found
+
+
+@pytest.mark.live
+def test_live_slow_upload_is_answered_503_at_the_deadline(ops_server):
+    """A body still arriving at SCIMD_REQUEST_TIMEOUT (1 s here) is cut off: 503
+    ``request_timeout``, and nothing is created (docs/operations.md, "Time per request")."""
+    body = json.dumps(user_body("slow.upload")).encode()
+    sock = open_request(ops_server, "POST", "/scim/v2/Users",
+                        ops_server.auth_headers | {"Content-Type": "application/json",
+                                                   "Content-Length": str(len(body)),
+                                                   "X-Request-Id": "slow-upload-1"},
+                        body[:20])
+    with contextlib.closing(sock):
+        started = time.monotonic()
+        status, headers, answer = read_answer(sock, 15)
+        elapsed = time.monotonic() - started
+    assert status == 503 and 0.5 < elapsed < 5, answer
+    assert json.loads(answer)["schemas"] == [ERROR]
+    assert headers["x-request-id"] == "slow-upload-1"
+    with httpx.Client(headers=ops_server.auth_headers, timeout=30) as client:
+        found = client.get(ops_server.scim_url + "/Users",
+                           params={"filter": 'userName eq "slow.upload"'}).json()
+    assert found["totalResults"] == 0, found
 
 
 @pytest.mark.live

@@ -14,7 +14,6 @@ from typing import Any
 
 from anyio import CapacityLimiter
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -26,6 +25,7 @@ from scimd.auth.tokens import authenticate
 from scimd.directory.groups import Groups
 from scimd.directory.policy import policy_for
 from scimd.directory.users import Users
+from scimd.limits.deadlines import run_in_thread
 from scimd.limits.locks import locks_for
 from scimd.limits.rates import RateLimits, parse_overrides, storage_for
 from scimd.ops.collector import tune_for_serving
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         assert isinstance(exc, HTTPException)
         if request.headers.get("authorization") and request.url.path.startswith("/scim/"):
             try:  # answer in the dialect of the token's tenant, as a routed request would
-                principal = await run_in_threadpool(
+                principal = await run_in_thread(
                     authenticate, database, request.headers.get("authorization"),
                     v2.client(request))
                 version = 1 if request.url.path.startswith("/scim/v1") else 2

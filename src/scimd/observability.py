@@ -10,9 +10,10 @@ counted). Per request it:
   ``SCIMD_MAX_BODY_BYTES``, before the application runs, and stops a body without
   a length as soon as the bytes received pass the limit;
 * answers ``503 request_timeout`` when the response has not started within
-  ``SCIMD_REQUEST_TIMEOUT`` seconds, and cancels the handler; work already handed to a
-  database thread finishes there but does not commit (:mod:`scimd.limits.deadlines`),
-  and a request whose write has begun to commit is answered when it is done;
+  ``SCIMD_REQUEST_TIMEOUT`` seconds and the request is waiting (for its body or a
+  database thread), and stops the handler there; work already handed to a database
+  thread finishes there but does not commit (:mod:`scimd.limits.deadlines`), and a
+  request whose write has begun to commit is answered when it is done;
 * counts the request in Prometheus metrics by route *template* and status, and
   writes one JSON line to the ``scimd.access`` logger.
 
@@ -192,14 +193,14 @@ def too_large(limit: int) -> ScimError:
 class _Exchange:
     """What the middleware knows of one request while it is answered."""
 
-    __slots__ = ("cancel_scope", "deadline_task", "received", "started", "status", "timed_out")
+    __slots__ = ("deadline_task", "late", "received", "started", "status", "timed_out")
 
     def __init__(self) -> None:
         self.status: int | None = None
         self.started = False
         self.timed_out = False
+        self.late = False
         self.received = 0
-        self.cancel_scope: anyio.CancelScope | None = None
         self.deadline_task: asyncio.Task[None] | None = None
 
 
@@ -235,9 +236,14 @@ class ObservabilityMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         ex = _Exchange()
         limit = self.max_body
+        guard = self._deadline(scope, receive, send, ex, id_header) if self.timeout > 0 else None
 
         async def limited_receive() -> Message:
-            message = await receive()
+            if guard is None:
+                message = await receive()
+            else:
+                with guard.armed():  # a slow upload is cut off at the deadline too
+                    message = await receive()
             if message["type"] == "http.request":
                 ex.received += len(message.get("body", b""))
                 if ex.received > limit:
@@ -255,51 +261,48 @@ class ObservabilityMiddleware:
             await send(message)
 
         IN_PROGRESS.inc()
+        token = deadlines.CURRENT.set(guard)
         try:
             if length is not None and _over(length, limit):
                 TOO_LARGE.inc()
                 await self._answer(scope, receive, send, ex, id_header, too_large(limit))
-            elif self.timeout > 0:
-                await self._run_with_deadline(scope, limited_receive, observed_send, send, ex,
-                                              id_header)
             else:
                 await self.app(scope, limited_receive, observed_send)
+        except deadlines.DeadlinePassed:
+            if not ex.timed_out:
+                raise
+            # answered 503 already; an app without a handler for it let it through
         finally:
+            deadlines.CURRENT.reset(token)
+            if ex.deadline_task is not None:
+                await ex.deadline_task
             IN_PROGRESS.dec()
             self._record(scope, ex, time.perf_counter() - started_at, request_id, forwarded)
 
-    async def _run_with_deadline(self, scope: Scope, receive: Receive, send: Send,
-                                 raw_send: Send, ex: _Exchange,
-                                 id_header: tuple[bytes, bytes]) -> None:
+    def _deadline(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange,
+                  id_header: tuple[bytes, bytes]) -> deadlines.Deadline:
+        """The request's deadline: it falls only on a request waiting (for its body, or
+        for a database thread: :mod:`scimd.limits.deadlines`), and answers 503 unless
+        the answer has started or a write has begun to commit."""
         loop = asyncio.get_running_loop()
-        guard = deadlines.Deadline()
 
-        def deadline() -> None:
-            if ex.started:
-                return  # the answer is on its way: let it finish
+        def on_expiry(guard: deadlines.Deadline) -> bool:
+            if ex.started or ex.timed_out or ex.late:
+                return False  # the answer is on its way, or this was decided already
             if not guard.expire():
+                ex.late = True
                 LATE_ANSWERS.inc()  # a write is committing: its answer will be the truth
-                return
+                return False
             ex.timed_out = True
             TIMEOUTS.inc()
             err = ScimError(503, "request_timeout",
                             f"The request did not complete within {self.timeout:g} s.",
                             headers={"Retry-After": "1"})
             ex.deadline_task = loop.create_task(
-                self._answer(scope, receive, raw_send, ex, id_header, err))
-            if ex.cancel_scope is not None:
-                ex.cancel_scope.cancel()
+                self._answer(scope, receive, send, ex, id_header, err))
+            return True
 
-        handle = loop.call_later(self.timeout, deadline)
-        token = deadlines.CURRENT.set(guard)
-        try:
-            with anyio.CancelScope() as ex.cancel_scope:
-                await self.app(scope, receive, send)
-        finally:
-            deadlines.CURRENT.reset(token)
-            handle.cancel()
-            if ex.deadline_task is not None:
-                await ex.deadline_task
+        return deadlines.Deadline(loop.time() + self.timeout, on_expiry)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange,
                       id_header: tuple[bytes, bytes], err: ScimError) -> None:

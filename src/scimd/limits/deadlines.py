@@ -1,40 +1,62 @@
-"""A request's deadline, as its answer and its writes both see it.
+"""A request's deadline, as its answer, its waits and its writes all see it.
 
 ``SCIMD_REQUEST_TIMEOUT`` answers ``503 request_timeout`` to a request that has not
-answered in time (docs/operations.md). A 503 tells the client that nothing happened, so
-a write must not commit after it; and once a write has begun to commit, the client must
-get its real answer, however late. :class:`Deadline` makes the two exclusive: whichever
-of :meth:`Deadline.expire` (the middleware, on the event loop) and
-:meth:`Deadline.begin_commit` (a database thread) comes first wins, under one lock.
+answered in time (docs/operations.md, "Time per request"). The deadline is carried in
+the request's context (:data:`CURRENT`, as Go's ``context`` or gRPC carry theirs) and
+enforced where a request waits: receiving its body and handing work to a database
+thread (:func:`bounded`, :func:`run_in_thread`). Work that runs on the event loop
+without waiting (SQLite reads) cannot be interrupted anyway, so it pays for no timer.
+
+A 503 tells the client that nothing happened, so a write must not commit after it;
+and once a write has begun to commit, the client must get its real answer, however
+late. :class:`Deadline` makes the two exclusive: whichever of :meth:`Deadline.expire`
+(on the event loop) and :meth:`Deadline.begin_commit` (a database thread) comes first
+wins, under one lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
+
+import anyio
+from anyio import to_thread
 
 from scimd.scim.errors import ScimError
+
+T = TypeVar("T")
 
 _RUNNING, _EXPIRED, _COMMITTING = range(3)
 
 
 class DeadlinePassed(ScimError):
-    """A write reached its commit after its request was answered 503: it is rolled back."""
+    """The request was answered 503 already: its write is rolled back, and what it was
+    waiting for is abandoned."""
 
     def __init__(self) -> None:
         super().__init__(503, "request_timeout",
-                         "The request was answered 503 before it could commit.",
+                         "The request was answered 503 before it could complete.",
                          headers={"Retry-After": "1"})
 
 
 class Deadline:
-    """One request's race between its deadline and its first commit."""
+    """One request's deadline: when it falls (``at``, on the event loop's clock), what to
+    do then (``on_expiry``: answer 503, unless the answer has started; ``False`` when it
+    did nothing), and the race between it and the request's first commit."""
 
-    __slots__ = ("_lock", "_state")
+    __slots__ = ("_lock", "_scopes", "_state", "at", "on_expiry")
 
-    def __init__(self) -> None:
+    def __init__(self, at: float = 0.0,
+                 on_expiry: Callable[[Deadline], bool] | None = None) -> None:
         self._lock = threading.Lock()
         self._state = _RUNNING
+        self._scopes: list[anyio.CancelScope] = []
+        self.at = at
+        self.on_expiry = on_expiry
 
     @property
     def expired(self) -> bool:
@@ -56,10 +78,59 @@ class Deadline:
                 raise DeadlinePassed()
             self._state = _COMMITTING
 
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        """Let the deadline cut the wait inside the block short: at ``at`` (at once if it
+        has passed), ``on_expiry`` runs and, if it answered, the wait is cancelled and
+        :class:`DeadlinePassed` raised, so that the handler stops there."""
+        if self.expired:  # answered 503 already: nobody waits for what this would bring
+            raise DeadlinePassed()
+        handle = asyncio.get_running_loop().call_at(self.at, self._fall)
+        try:
+            with anyio.CancelScope() as scope:
+                self._scopes.append(scope)
+                try:
+                    yield
+                finally:
+                    self._scopes.remove(scope)
+        finally:
+            handle.cancel()
+        if self.expired:  # answered 503 (the wait was cancelled, or ended as it fell)
+            raise DeadlinePassed()
+
+    def _fall(self) -> None:
+        if self.on_expiry is not None and self.on_expiry(self):
+            for scope in self._scopes:
+                scope.cancel()
+
 
 CURRENT: ContextVar[Deadline | None] = ContextVar("scimd_deadline", default=None)
 """The deadline of the request being served; worker threads see it too (anyio copies the
 context into them)."""
+
+
+@contextmanager
+def bounded() -> Iterator[None]:
+    """A wait of the current request (if it has a deadline) that its deadline may cut
+    short: see :meth:`Deadline.armed`."""
+    deadline = CURRENT.get()
+    if deadline is None or deadline.on_expiry is None:
+        yield
+        return
+    with deadline.armed():
+        yield
+
+
+async def run_in_thread(fn: Callable[..., T], *args: Any,
+                        limiter: anyio.CapacityLimiter | None = None) -> T:
+    """``fn(*args)`` in a worker thread (under ``limiter``, else anyio's default), as a
+    wait the request's deadline bounds. Every thread hop of a request goes through here.
+
+    The deadline cancels a wait for a free thread; a call already running in its thread
+    is not interrupted (Python cannot), it finishes under the cap on threads, and its
+    write, if any, does not commit."""
+    with bounded():
+        return await to_thread.run_sync(fn, *args, limiter=limiter)
 
 
 def check_before_writing() -> None:

@@ -8,12 +8,12 @@ admin token of the tenant.
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from scimd.auth.tokens import authenticate
+from scimd.limits.deadlines import run_in_thread
 from scimd.protocol.http import SLACK_JSON, JsonResponse, query_int
 from scimd.scim.errors import invalid_value
 from scimd.store import audit
@@ -24,7 +24,7 @@ MAX_PAGE = 1000
 
 def routes(db: Database, client) -> list[Route]:
     async def events(request: Request) -> Response:
-        principal = await run_in_threadpool(
+        principal = await run_in_thread(
             authenticate, db, request.headers.get("authorization"), client(request))
         cursor = request.query_params.get("cursor") or "0"
         if not cursor.isdigit():
@@ -36,7 +36,7 @@ def routes(db: Database, client) -> list[Route]:
             with db.read() as conn:
                 return audit.events(conn, principal.tenant.pk, after=int(cursor), limit=limit)
 
-        page = await run_in_threadpool(read)
+        page = await run_in_thread(read)
         next_cursor = page[-1]["id"] if page else cursor
         return JsonResponse({"events": page, "next_cursor": next_cursor,
                              "has_more": len(page) == limit}, media_type=SLACK_JSON)

@@ -11,9 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from anyio import CapacityLimiter, to_thread
+from anyio import CapacityLimiter
 from scim2_models.path import AttrPath
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,6 +24,7 @@ from scimd.directory.groups import Groups
 from scimd.directory.policy import Policy, policy_for, policy_named
 from scimd.directory.query import ListQuery
 from scimd.directory.users import Users
+from scimd.limits.deadlines import run_in_thread
 from scimd.limits.locks import WriteLocks
 from scimd.limits.rates import RateLimits, buckets_for
 from scimd.protocol.http import JsonResponse, paging, parse_json
@@ -130,8 +130,7 @@ class ScimApi:
         """
         if read and self.s.inline_reads:
             return self._authorized(request, work, on_the_loop=True)
-        return await to_thread.run_sync(self._authorized, request, work,
-                                        limiter=self.s.limiter)
+        return await run_in_thread(self._authorized, request, work, limiter=self.s.limiter)
 
     def _authorized(self, request: Request, work: Callable[[Call], Response], *,
                     on_the_loop: bool = False) -> Response:
@@ -211,7 +210,7 @@ class ScimApi:
                               else "slack")
         if request.headers.get("authorization") and self.version == 2:
             try:
-                principal = await run_in_threadpool(
+                principal = await run_in_thread(
                     authenticate, self.s.db, request.headers.get("authorization"),
                     self.client(request))
                 policy = policy_for(principal.tenant)
