@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -51,13 +50,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from scimd.auth.addresses import client_address
 from scimd.auth.tokens import bearer
 from scimd.limits import deadlines
+from scimd.ops.access_log import AccessLog, handler_config
 from scimd.ops.multiprocess import metrics_dir
 from scimd.scim.errors import ScimError
 from scimd.settings import Settings
 from scimd.store.db import Database
 
 log = logging.getLogger("scimd")
-access_log = logging.getLogger("scimd.access")
 
 MULTIPROCESS = metrics_dir() is not None
 """Whether prometheus-client writes values to ``PROMETHEUS_MULTIPROC_DIR`` (read at import,
@@ -214,6 +213,7 @@ class ObservabilityMiddleware:
         self.timeout = settings.request_timeout
         self.trusted = settings.trusted_networks
         self.log_access = settings.access_log
+        self.access = AccessLog()
         self.routes = RouteTemplates()
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
@@ -329,28 +329,14 @@ class ObservabilityMiddleware:
         if histogram is None:
             histogram = self._histograms[key[:2]] = LATENCY.labels(method, route)
         histogram.observe(duration)
-        if self.log_access and access_log.isEnabledFor(logging.INFO):
-            access_log.info(self._line(scope, method, route, status, duration, request_id,
-                                       forwarded))
-
-    def _line(self, scope: Scope, method: str, route: str, status: int, duration: float,
-              request_id: str, forwarded: bytes | None) -> str:
-        peer = scope.get("client")
-        client = peer[0] if peer else None
-        if forwarded is not None and self.trusted:
-            client = client_address(client, forwarded.decode("latin-1"), self.trusted)
-        now = time.time()
-        return orjson.dumps({
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-            + f".{int(now % 1 * 1000):03d}Z",
-            "request_id": request_id,
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": round(duration * 1000, 3),
-            "tenant_id": _tenant_id(scope.get("state")),
-            "client": client,
-        }).decode()
+        if self.log_access and self.access.enabled():
+            peer = scope.get("client")
+            client = peer[0] if peer else None
+            if forwarded is not None and self.trusted:
+                client = client_address(client, forwarded.decode("latin-1"), self.trusted)
+            self.access.write(self.access.line(
+                request_id=request_id, method=method, route=route, status=status,
+                duration=duration, tenant_id=_tenant_id(scope.get("state")), client=client))
 
 
 def _over(length: bytes, limit: int) -> bool:
@@ -433,9 +419,7 @@ def log_config(settings: Settings) -> dict[str, Any]:
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["scimd_access"] = {"format": "%(message)s"}
-    config["handlers"]["scimd_access"] = {"class": "logging.StreamHandler",
-                                          "formatter": "scimd_access",
-                                          "stream": "ext://sys.stdout"}
+    config["handlers"]["scimd_access"] = handler_config("ext://sys.stdout")
     config["loggers"]["scimd"] = {"handlers": ["default"], "propagate": False,
                                   "level": settings.log_level.upper()}
     config["loggers"]["scimd.access"] = {
