@@ -163,10 +163,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             settings.metrics, database, render_error)))
     app = _ObservedStarlette(
         lambda inner: observability.ObservabilityMiddleware(inner, settings, render_error),
-        routes=[
-            *operations,
-            Mount("/scim/v1", routes=v1.routes()),
+        routes=[  # no two of these match one path: the busiest go first
             Mount("/scim/v2", routes=v2.routes()),
+            Mount("/scim/v1", routes=v1.routes()),
+            *operations,
             Mount("/admin/v1", routes=admin.routes(database, v2.client)),
         ],
         exception_handlers={ScimError: on_scim_error, HTTPException: on_http_error,

@@ -514,17 +514,19 @@ class ScimApi:
     def routes(self) -> list[Route]:
         """One route per path (with and without a trailing slash), dispatching on the
         method, so a 405 lists every method the path allows (RFC 9110 §15.5.6)."""
+        # Starlette tries routes in order: the paths identity providers call most come
+        # first. ``/Users/{id}`` cannot take a POST, so ``/Users/.search`` still gets it.
         table: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {
-            "/ServiceProviderConfigs": {"GET": self.service_provider_config},
-            "/Schemas/{name}": {"GET": self.schemas},
-            "/Users": {"GET": self.list_users, "POST": self.create_user},
-            "/Users/.search": {"POST": self.search_users},
             "/Users/{id}": {"GET": self.get_user, "PUT": self.replace_user,
                             "PATCH": self.patch_user, "DELETE": self.delete_user},
-            "/Groups": {"GET": self.list_groups, "POST": self.create_group},
-            "/Groups/.search": {"POST": self.search_groups},
+            "/Users": {"GET": self.list_users, "POST": self.create_user},
             "/Groups/{id}": {"GET": self.get_group, "PUT": self.replace_group,
                              "PATCH": self.patch_group, "DELETE": self.delete_group},
+            "/Groups": {"GET": self.list_groups, "POST": self.create_group},
+            "/Users/.search": {"POST": self.search_users},
+            "/Groups/.search": {"POST": self.search_groups},
+            "/ServiceProviderConfigs": {"GET": self.service_provider_config},
+            "/Schemas/{name}": {"GET": self.schemas},
         }
         if self.version == 2:
             table |= {
@@ -534,12 +536,11 @@ class ScimApi:
                 "/Schemas": {"GET": self.schemas},
                 "/.search": {"POST": self.search_root},
             }
-        routes = []
-        for path, handlers in table.items():
-            endpoint = _dispatch(handlers)
-            routes += [Route(path, endpoint, methods=list(handlers)),
-                       Route(path + "/", endpoint, methods=list(handlers))]
-        return routes
+        endpoints = {path: _dispatch(handlers) for path, handlers in table.items()}
+        routes = [Route(path, endpoints[path], methods=list(handlers))
+                  for path, handlers in table.items()]
+        return routes + [Route(path + "/", endpoints[path], methods=list(handlers))
+                         for path, handlers in table.items()]  # rarely asked for
 
 
 def _dispatch(handlers: dict[str, Callable[[Request], Awaitable[Response]]]):
