@@ -575,6 +575,22 @@ def run_ceiling(cfg: Config, workers: int, workdir: Path) -> dict[str, Any]:
         server.stop()
 
 
+def run_floor(cfg: Config, sqlite_path: Path, token: str, ids: list[str], size: int,
+              workdir: Path) -> dict[str, Any]:
+    """GET by id on bench/floor_app.py, the least work such a GET needs, over scimd's
+    own database: how far up the ceiling any Python GET can reach (README, line 1)."""
+    log("  floor: the least work of a GET by id, bare ASGI, on scimd's database")
+    port = free_port()
+    server = Server("floor", [str(PROJECT_BIN / "python"), str(BENCH / "floor_app.py"),
+                              "--port", str(port), "--database", str(sqlite_path)],
+                    dict(os.environ), "/healthz", port, workdir / f"floor-{size}.log", 30)
+    try:
+        lines = request_lines("get_user", "/scim/v2", ids, random.Random(size), "f")
+        return load_scenario(cfg, server, token, "get_user", lines, size, workdir)
+    finally:
+        server.stop()
+
+
 def _scenarios(cfg: Config, server: Server, token: str, prefix: str, ids: list[str],
                size: int, workdir: Path, nonce: str) -> tuple[dict, dict]:
     rng = random.Random(size)
@@ -668,8 +684,11 @@ def run_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path) -> d
         memory = server.memory()
         server.stop()
         server = None
+        floor = None
+        if db == "sqlite" and workers == 1 and cfg.ceiling and "get_user" in scenarios:
+            floor = run_floor(cfg, sqlite_path, token, ids, size, workdir)
         return {"target": "scimd", "db": db, "size": size, "workers": workers,
-                "scenarios": scenarios, "members": members, "memory": memory,
+                "scenarios": scenarios, "members": members, "memory": memory, "floor": floor,
                 "db_size_mb": {"seeded": size_seeded,
                                "after_run": db_size(db, sqlite_path, dbname)}}
     finally:
@@ -769,6 +788,15 @@ def report(cfg: Config, runs: list[dict[str, Any]], machine: dict[str, Any]) -> 
                 f"| {_ratio(s.get('rps'), ceil)} | {_fmt(p.get('rps'))} | "
                 f"{_fmt(p.get('p50_ms'), 2)} | {_fmt(p.get('p99_ms'), 2)} | "
                 f"{_ratio(s.get('rps'), p.get('rps'))} | {err} | {_cpu(s)} |")
+            f = r.get("floor") if name == "get_user" else None
+            if f and f.get("rps"):
+                out.append(
+                    f"| {r['db']} | {_fmt(r['size'])} | {r['workers']} | {label}: floor "
+                    f"(bench/floor_app.py) | {_fmt(f['rps'])} | {_fmt(f['p50_ms'], 2)} | "
+                    f"{_fmt(f['p99_ms'], 2)} | {_ratio(f['rps'], ceil)} | {_fmt(p.get('rps'))} "
+                    f"| {_fmt(p.get('p50_ms'), 2)} | {_fmt(p.get('p99_ms'), 2)} | "
+                    f"{_ratio(f['rps'], p.get('rps'))} | {f.get('error_rate', 0):.1%} | "
+                    f"{_cpu(f)} |")
 
     out += ["", "## Adding members in batches of 100 (one connection)", "",
             "Median ms per batch over 5 batches: 'first' = group holding 100 to 500 members, "
@@ -815,8 +843,10 @@ def verdicts(runs: list[dict[str, Any]], ceiling: dict, peers: dict) -> list[str
     for r in scimd:
         if r["db"] == "sqlite" and r["workers"] == 1 and c1:
             rps = r["scenarios"].get("get_user", {}).get("rps")
+            floor = (r.get("floor") or {}).get("rps")
             if rps:
-                parts.append((rps / c1 >= 0.5, f"{r['size']:,} users {rps / c1:.0%}"))
+                parts.append((rps / c1 >= 0.5, f"{r['size']:,} users {rps / c1:.0%}"
+                              + (f" (the floor: {floor / c1:.0%})" if floor else "")))
     lines.append(_line("GET by id >= 50% of the ceiling's req/s (SQLite, 1 worker)", parts))
 
     # 2. userName eq at 100k within 20% of its cost at 10k (cost = 1 / req/s).
