@@ -10,9 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import logging.config
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -32,70 +30,79 @@ class Records(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+class Served:
+    """A logger set up as ``scimd serve`` sets up ``scimd.access``, and what reached it
+    by which way: ``direct`` (the handler's stream, no record) or ``records``."""
+
+    def __init__(self, name: str) -> None:
+        # Outside logging's registry: pytest gives every registered logger that does not
+        # propagate a capture handler of its own, which is "another set-up".
+        self.logger = logging.Logger(name)
+        self.stream = io.StringIO()
+        self.handler = AccessHandler(self.stream)
+        self.handler.setFormatter(logging.Formatter("%(message)s"))
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        self.records: list[str] = []
+        handle = self.handler.handle
+
+        def counted(record: logging.LogRecord) -> bool:
+            self.records.append(record.getMessage())
+            return handle(record)
+
+        self.handler.handle = counted  # type: ignore[method-assign]
+
+
 @pytest.fixture
-def logger() -> Iterator[logging.Logger]:
-    """A fresh logger set up as ``scimd serve`` sets up ``scimd.access``."""
-    name = f"scimd-test-access-{id(object())}"
-    log = logging.getLogger(name)
-    stream = io.StringIO()
-    handler = AccessHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    yield log
-    log.handlers.clear()
+def served() -> Served:
+    return Served("scimd.access")
 
 
-def _stream(log: logging.Logger) -> io.StringIO:
-    return log.handlers[0].stream  # type: ignore[attr-defined]
-
-
-def test_served_set_up_writes_the_same_bytes_as_logging(logger):
-    direct = AccessLog(logger)
-    direct.write(LINE)
-    written = _stream(logger).getvalue()
-    logger.info(LINE)  # what the handler itself writes for a record
-    assert written == LINE + "\n"
-    assert _stream(logger).getvalue() == written * 2
+def test_served_set_up_writes_the_line_without_a_record(served):
+    AccessLog(served.logger).write(LINE)
+    assert served.stream.getvalue() == LINE + "\n" and served.records == []
+    served.logger.info(LINE)  # what the handler writes for a record: the same bytes
+    assert served.stream.getvalue() == (LINE + "\n") * 2
 
 
 def test_serve_configures_the_direct_handler():
     config = log_config(Settings(access_log=True))
-    handler = config["handlers"][config["loggers"]["scimd.access"]["handlers"][0]]
+    access = config["loggers"]["scimd.access"]
+    handler = config["handlers"][access["handlers"][0]]
     assert handler["class"] == "scimd.ops.access_log.AccessHandler"
-    assert config["loggers"]["scimd.access"]["propagate"] is False
+    assert access["propagate"] is False and len(access["handlers"]) == 1
 
 
-@pytest.mark.parametrize("change", ["filter", "second handler", "propagate", "handler level"])
-def test_any_other_set_up_gets_log_records(logger, change):
-    records = Records()
-    if change == "filter":
-        logger.addFilter(lambda record: True)
-        logger.addHandler(records)
+@pytest.mark.parametrize("change", ["logger filter", "handler filter", "handler level",
+                                    "second handler", "propagate"])
+def test_any_other_set_up_gets_log_records(served, change):
+    others = Records()
+    if change == "logger filter":
+        served.logger.addFilter(lambda record: True)
+    elif change == "handler filter":
+        served.handler.addFilter(lambda record: True)
+    elif change == "handler level":
+        served.handler.setLevel(logging.WARNING)
     elif change == "second handler":
-        logger.addHandler(records)
-    elif change == "propagate":
-        logger.propagate = True
-        parent = logging.getLogger()
-        parent.addHandler(records)
+        served.logger.addHandler(others)
     else:
-        logger.handlers[0].setLevel(logging.WARNING)
-        logger.addHandler(records)
-    try:
-        AccessLog(logger).write(LINE)
-    finally:
-        logging.getLogger().removeHandler(records)
-    assert records.lines == [LINE]
-    # the access handler saw the record too, unless its level keeps it out
-    expected = "" if change == "handler level" else LINE + "\n"
-    assert _stream(logger).getvalue() == expected
+        served.logger.propagate = True
+        served.logger.parent = logging.Logger("parent")
+        served.logger.parent.addHandler(others)
+    AccessLog(served.logger).write(LINE)
+    if change == "handler level":  # logging keeps the record from the handler
+        assert served.records == [] and served.stream.getvalue() == ""
+    else:
+        assert served.records == [LINE] and served.stream.getvalue() == LINE + "\n"
+    assert others.lines == ([LINE] if change in ("second handler", "propagate") else [])
 
 
-def test_a_failing_stream_falls_back_to_logging_which_reports_it(logger, capsys):
-    _stream(logger).close()
-    AccessLog(logger).write(LINE)  # no exception reaches the request
-    assert "Logging error" in capsys.readouterr().err
+def test_a_failing_stream_is_reported_once_and_never_raises(served, capsys):
+    served.stream.close()
+    AccessLog(served.logger).write(LINE)  # nothing reaches the request
+    err = capsys.readouterr().err
+    assert err.count("Logging error") == 1 and served.records == []
 
 
 def test_a_logger_above_info_is_not_enabled():
@@ -113,13 +120,11 @@ def test_line_fields_and_time():
                           "tenant_id", "client"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
     assert line["duration_ms"] == 12.346 and line["status"] == 404
-    assert line["tenant_id"] is None
+    assert line["tenant_id"] is None and line["client"] == "203.0.113.7"
 
 
-def test_time_is_formatted_anew_each_second(monkeypatch):
-    access = AccessLog()
-    clock = iter([1_700_000_000.25, 1_700_000_000.999, 1_700_000_001.5])
-    monkeypatch.setattr("scimd.ops.access_log.time.time", lambda: next(clock))
-    assert access._time() == "2023-11-14T22:13:20.250Z"
-    assert access._time() == "2023-11-14T22:13:20.999Z"
-    assert access._time() == "2023-11-14T22:13:21.500Z"
+def test_time_is_formatted_anew_each_second():
+    ticks = iter([1_700_000_000.25, 1_700_000_000.999, 1_700_000_001.5])
+    access = AccessLog(clock=lambda: next(ticks))
+    assert [access._time() for _ in range(3)] == [
+        "2023-11-14T22:13:20.250Z", "2023-11-14T22:13:20.999Z", "2023-11-14T22:13:21.500Z"]

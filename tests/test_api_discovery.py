@@ -551,6 +551,8 @@ def test_wrong_method_is_405(strict, rfc, method, path):
     ("DELETE", "/Users", {"GET", "POST"}),
     ("POST", "/Users/abc", {"GET", "PUT", "PATCH", "DELETE"}),
     ("PUT", "/Groups", {"GET", "POST"}),
+    ("OPTIONS", "/Users/.search", {"POST"}),  # not the methods of /Users/{id}
+    ("OPTIONS", "/Groups/.search/", {"POST"}),
 ])
 def test_405_lists_allowed_methods(strict, method, path, allowed):
     """RFC 7231 §6.5.5: a 405 response MUST carry an Allow header listing the methods."""

@@ -274,10 +274,13 @@ class ObservabilityMiddleware:
             # answered 503 already; an app without a handler for it let it through
         finally:
             deadlines.CURRENT.reset(token)
-            if ex.deadline_task is not None:
-                await ex.deadline_task
-            IN_PROGRESS.dec()
-            self._record(scope, ex, time.perf_counter() - started_at, request_id, forwarded)
+            try:
+                if ex.deadline_task is not None:
+                    await ex.deadline_task
+            finally:
+                IN_PROGRESS.dec()
+                self._record(scope, ex, time.perf_counter() - started_at, request_id,
+                             forwarded)
 
     def _deadline(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange,
                   id_header: tuple[bytes, bytes]) -> deadlines.Deadline:

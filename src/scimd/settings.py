@@ -50,7 +50,8 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     """Largest request body; more is 413 ``request_too_large`` (``SCIMD_MAX_BODY_BYTES``)."""
     request_timeout: float = 30.0
-    """Seconds before a request is answered 503 (``SCIMD_REQUEST_TIMEOUT``; 0: no limit)."""
+    """Seconds before a waiting request is answered 503 (``SCIMD_REQUEST_TIMEOUT``; 0: no
+    limit; docs/operations.md, "Time per request")."""
     shutdown_grace: float = 20.0
     """Seconds in-flight requests may take to finish after SIGTERM (``SCIMD_SHUTDOWN_GRACE``)."""
     metrics: str = "on"

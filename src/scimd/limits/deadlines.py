@@ -80,12 +80,16 @@ class Deadline:
 
     @contextmanager
     def armed(self) -> Iterator[None]:
-        """Let the deadline cut the wait inside the block short: at ``at`` (at once if it
-        has passed), ``on_expiry`` runs and, if it answered, the wait is cancelled and
-        :class:`DeadlinePassed` raised, so that the handler stops there."""
-        if self.expired:  # answered 503 already: nobody waits for what this would bring
+        """Let the deadline cut the wait inside the block short: at ``at``, ``on_expiry``
+        runs and, if it answered, the wait is cancelled and :class:`DeadlinePassed`
+        raised, so that the handler stops there. A deadline that fell before the block
+        (while the request ran without waiting) is decided before the block starts."""
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self.at:  # fell while nothing was armed: decide before starting
+            self._fall()
+        if self.expired:  # answered 503: nobody waits for what this would bring
             raise DeadlinePassed()
-        handle = asyncio.get_running_loop().call_at(self.at, self._fall)
+        handle = loop.call_at(self.at, self._fall)
         try:
             with anyio.CancelScope() as scope:
                 self._scopes.append(scope)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,23 +25,23 @@ class AccessHandler(logging.StreamHandler):
     """The access log's handler in ``scimd serve``: a plain stream handler whose lines
     :class:`AccessLog` may also write directly."""
 
-    def write_line(self, line: str) -> bool:
-        """Write one finished line; ``False`` if that failed (the caller logs it the
-        ordinary way, where ``logging`` reports the error)."""
+    def write_line(self, line: str) -> None:
+        """Write one finished line; a failure is reported as ``emit`` reports one."""
         try:
             with self.lock:  # type: ignore[union-attr]  # set by Handler.__init__
                 self.stream.write(line + self.terminator)
                 self.stream.flush()
         except Exception:
-            return False
-        return True
+            self.handleError(logging.makeLogRecord({"name": "scimd.access", "msg": line}))
 
 
 class AccessLog:
     """Writes access lines (see the module docstring)."""
 
-    def __init__(self, logger: logging.Logger = LOGGER) -> None:
+    def __init__(self, logger: logging.Logger = LOGGER,
+                 clock: Callable[[], float] = time.time) -> None:
         self.logger = logger
+        self.clock = clock
         self._stamp: tuple[int, str] = (-1, "")
 
     def enabled(self) -> bool:
@@ -51,9 +52,10 @@ class AccessLog:
         handlers = logger.handlers
         if (len(handlers) == 1 and type(handler := handlers[0]) is AccessHandler
                 and not logger.propagate and not logger.filters and not handler.filters
-                and handler.level <= logging.INFO and handler.write_line(line)):
-            return
-        logger.info(line)
+                and handler.level <= logging.INFO):
+            handler.write_line(line)
+        else:
+            logger.info(line)
 
     def line(self, *, request_id: str, method: str, route: str, status: int,
              duration: float, tenant_id: str | None, client: str | None) -> str:
@@ -66,7 +68,7 @@ class AccessLog:
 
     def _time(self) -> str:
         """``2025-03-04T10:15:02.118Z``, the seconds formatted once a second."""
-        now = time.time()
+        now = self.clock()
         second = int(now)
         stamp = self._stamp
         if stamp[0] != second:

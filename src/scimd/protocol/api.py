@@ -515,16 +515,17 @@ class ScimApi:
         """One route per path (with and without a trailing slash), dispatching on the
         method, so a 405 lists every method the path allows (RFC 9110 §15.5.6)."""
         # Starlette tries routes in order: the paths identity providers call most come
-        # first. ``/Users/{id}`` cannot take a POST, so ``/Users/.search`` still gets it.
+        # first, each ``.search`` before the ``{id}`` it would also match, so that a 405
+        # there lists POST.
         table: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {
+            "/Users/.search": {"POST": self.search_users},
             "/Users/{id}": {"GET": self.get_user, "PUT": self.replace_user,
                             "PATCH": self.patch_user, "DELETE": self.delete_user},
             "/Users": {"GET": self.list_users, "POST": self.create_user},
+            "/Groups/.search": {"POST": self.search_groups},
             "/Groups/{id}": {"GET": self.get_group, "PUT": self.replace_group,
                              "PATCH": self.patch_group, "DELETE": self.delete_group},
             "/Groups": {"GET": self.list_groups, "POST": self.create_group},
-            "/Users/.search": {"POST": self.search_users},
-            "/Groups/.search": {"POST": self.search_groups},
             "/ServiceProviderConfigs": {"GET": self.service_provider_config},
             "/Schemas/{name}": {"GET": self.schemas},
         }
