@@ -3,7 +3,8 @@
     .venv/bin/python bench/breakdown.py [--users 10000] [--iterations 2000]
 
 Seeds a temporary SQLite database (bench/seed_scimd.py), builds the real application
-(``scimd.app.create_app``, every middleware included) and times, per operation, in
+(``scimd.app.create_app``, every middleware included, the logging set-up of
+``scimd serve`` with the access log in a file) and times, per operation, in
 microseconds of wall time and of process CPU time (all threads):
 
 - the pieces of ``GET /Users/{id}``: an empty read transaction, ``authenticate``,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import logging.config
 import os
 import sys
 import tempfile
@@ -87,6 +89,7 @@ def main() -> None:
     from scimd.auth.tokens import authenticate
     from scimd.directory.policy import policy_for
     from scimd.directory.query import ListQuery
+    from scimd.observability import log_config
     from scimd.protocol.api import wire_for
     from scimd.scim.projection import parse_projection
     from scimd.settings import Settings
@@ -99,9 +102,12 @@ def main() -> None:
                        "SCIMD_BOOTSTRAP_DIALECT": "rfc", "SCIMD_RATE_LIMITS": "off"})
     seed(url, token, args.users, tmp / "ids.txt")
     ids = (tmp / "ids.txt").read_text().split()
-    # The server logs through uvicorn's handlers; here the access log goes to /dev/null.
-    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
     settings = Settings.from_env()
+    # The logging set-up of `scimd serve`, the access log's stdout in a file of its own.
+    access = open(tmp / "access.log", "w")  # noqa: SIM115 - open for the whole run
+    stdout, sys.stdout = sys.stdout, access
+    logging.config.dictConfig(log_config(settings))
+    sys.stdout = stdout
     db = connect(settings.database_url, pool_size=settings.pool_size)
     stats = {"sql": 0, "connects": 0}
     event.listen(db.engine, "before_cursor_execute",

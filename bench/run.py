@@ -8,6 +8,8 @@ and at the end prints one report (Markdown) and writes it with the raw figures t
   on the uvicorn settings ``scimd serve`` uses;
 - ``peer``: scim2-server from PyPI with its in-memory storage (bench/peer_app.py, run
   from bench/.venv-peer), one worker;
+- ``floor``: the least work of a GET by id as a bare ASGI app (bench/floor_app.py) on
+  the SQLite file scimd was measured on, after scimd's SQLite 1-worker runs;
 - ``scimd`` on SQLite and PostgreSQL, 10,000 and 100,000 users, 1 and 2 workers.
 
 Load comes from a separate process: Debian's ``wrk`` (C, one thread, 16 connections by

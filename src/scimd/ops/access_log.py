@@ -1,8 +1,9 @@
 """The access log: one JSON line per request on the ``scimd.access`` logger
 (docs/operations.md, "Access log").
 
-Through :mod:`logging` a line cost 26 µs of a 160 µs SQLite GET (bench/README.md): a
-``LogRecord``, the caller's frame, a formatter, for a line that is finished already.
+Through :mod:`logging` the line cost 40 µs of a 200 µs SQLite GET in process
+(bench/README.md, section 7): a ``LogRecord``, the caller's frame, a formatter, for a
+line that is finished already.
 ``scimd serve`` gives the logger one :class:`AccessHandler`; while that is its only way
 out, :class:`AccessLog` writes the lines to the handler's stream itself, the same bytes
 the handler would write. Any other set-up (a test's ``caplog``, an application that
