@@ -25,31 +25,42 @@ START = {"type": "http.response.start", "status": 200,
 END = {"type": "http.response.body", "body": BODY}
 
 
+async def lifespan(receive, send) -> None:
+    """Answer the ASGI lifespan protocol: nothing to start or stop."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def app(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     await send(START)
     await send(END)
 
 
-def main() -> None:
+def serve(app_path: str, host: str, port: int, workers: int = 1) -> None:
+    """Serve ``app_path`` (``module:attribute`` in bench/) as ``scimd serve`` would."""
     import uvicorn
 
+    # The keyword arguments of scimd.cli.serve, app and settings aside.
+    uvicorn.run(app_path, app_dir=str(HERE), host=host, port=port, workers=workers,
+                log_level="info", access_log=False, proxy_headers=False,
+                server_header=False)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description="bare ASGI ceiling")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # The keyword arguments of scimd.cli.serve, app and settings aside.
-    uvicorn.run("ceiling_app:app", app_dir=str(HERE), host=args.host, port=args.port,
-                workers=args.workers, log_level="info", access_log=False,
-                proxy_headers=False, server_header=False)
+    serve("ceiling_app:app", args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ import time
 
 import orjson
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from ceiling_app import lifespan, serve
+
 TOKEN_SQL = ("SELECT tenants.pk, tenants.id FROM tokens JOIN tenants"
              " ON tenants.pk = tokens.tenant_pk"
              " WHERE tokens.digest = ? AND tokens.revoked_at IS NULL")
@@ -53,13 +57,8 @@ async def _answer(send, status: int, body: bytes, headers: list | None = None) -
 
 async def app(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     started = time.perf_counter()
     if scope["path"] == "/healthz":  # the harness waits for this
         await _answer(send, 200, b"{}")
@@ -106,18 +105,13 @@ async def app(scope, receive, send) -> None:
 
 
 def main() -> None:
-    import uvicorn
-
     parser = argparse.ArgumentParser(description="the least work of a GET by id")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database", required=True, help="a SQLite file scimd seeded")
     args = parser.parse_args()
-    os.environ["FLOOR_DATABASE"] = args.database
-    # The keyword arguments of scimd.cli.serve and of bench/ceiling_app.py, one worker.
-    uvicorn.run("floor_app:app", app_dir=os.path.dirname(os.path.abspath(__file__)),
-                host=args.host, port=args.port, log_level="info", access_log=False,
-                proxy_headers=False, server_header=False)
+    os.environ["FLOOR_DATABASE"] = args.database  # read by the worker that imports us
+    serve("floor_app:app", args.host, args.port)
 
 
 if __name__ == "__main__":
