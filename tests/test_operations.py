@@ -174,6 +174,11 @@ def _mini_app(settings: Settings) -> ObservabilityMiddleware:
             await anyio.sleep(10)
         return PlainTextResponse("late")
 
+    async def busy(request: Request) -> Response:
+        time.sleep(0.5)  # work on the event loop past the deadline: nothing is armed
+        await deadlines.run_in_thread(request.state.hops.append, "started")
+        return PlainTextResponse("late")
+
     def render(request: Request, exc):
         return error_response(request, exc, settings)
 
@@ -183,7 +188,7 @@ def _mini_app(settings: Settings) -> ObservabilityMiddleware:
         return render(request, ScimError(500, "internal_error", "failed"))
 
     inner = Starlette(routes=[Route("/principal", principal), Route("/crash", crash),
-                              Route("/slow", slow)],
+                              Route("/slow", slow), Route("/busy", busy)],
                       exception_handlers={Exception: on_crash})
     return ObservabilityMiddleware(inner, settings, render)
 
@@ -362,6 +367,23 @@ def test_slow_handler_is_answered_503_at_the_deadline(caplog):
     assert [x["status"] for x in access_lines(caplog)] == [503]
     assert metric(observability.metrics_text().decode(),
                   "scimd_request_timeouts_total") == before + 1
+
+
+def test_a_request_past_its_deadline_is_answered_503_at_its_next_wait(caplog):
+    """The deadline fell while the handler ran on the event loop, where nothing can cut
+    it short; its next wait answers 503 before handing anything to a thread."""
+    app = _mini_app(Settings(default_dialect="rfc", request_timeout=0.3))
+    hops: list[str] = []
+
+    async def with_hops(scope, receive, send) -> None:
+        scope.setdefault("state", {})["hops"] = hops
+        await app(scope, receive, send)
+
+    with TestClient(with_hops) as client, caplog.at_level(logging.INFO, logger="scimd.access"):
+        r = client.get("/busy")
+    assert r.status_code == 503 and r.json()["status"] == "503"
+    assert hops == []
+    assert [x["status"] for x in access_lines(caplog)] == [503]
 
 
 def _writing_app(db, settings: Settings, *, hold: float) -> ObservabilityMiddleware:

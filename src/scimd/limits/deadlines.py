@@ -84,11 +84,15 @@ class Deadline:
         runs and, if it answered, the wait is cancelled and :class:`DeadlinePassed`
         raised, so that the handler stops there. A deadline that fell before the block
         (while the request ran without waiting) is decided before the block starts."""
+        if self.expired:  # answered 503: nobody waits for what this would bring
+            raise DeadlinePassed()
         loop = asyncio.get_running_loop()
         if loop.time() >= self.at:  # fell while nothing was armed: decide before starting
             self._fall()
-        if self.expired:  # answered 503: nobody waits for what this would bring
-            raise DeadlinePassed()
+            if self.expired:
+                raise DeadlinePassed()
+            yield  # let finish: its answer has started, or its write is committing
+            return
         handle = loop.call_at(self.at, self._fall)
         try:
             with anyio.CancelScope() as scope:

@@ -24,7 +24,8 @@ LOGGER = logging.getLogger("scimd.access")
 
 class AccessHandler(logging.StreamHandler):
     """The access log's handler in ``scimd serve``: a plain stream handler whose lines
-    :class:`AccessLog` may also write directly."""
+    :class:`AccessLog` may also write directly, as its ``%(message)s`` formatter would
+    (lines written directly do not go through any other formatter it is given)."""
 
     def write_line(self, line: str) -> None:
         """Write one finished line; a failure is reported as ``emit`` reports one."""
