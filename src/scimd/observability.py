@@ -239,11 +239,8 @@ class ObservabilityMiddleware:
         guard = self._deadline(scope, receive, send, ex, id_header) if self.timeout > 0 else None
 
         async def limited_receive() -> Message:
-            if guard is None:
+            with deadlines.bounded():  # a slow upload is cut off at the deadline too
                 message = await receive()
-            else:
-                with guard.armed():  # a slow upload is cut off at the deadline too
-                    message = await receive()
             if message["type"] == "http.request":
                 ex.received += len(message.get("body", b""))
                 if ex.received > limit:
