@@ -79,7 +79,7 @@ class Groups:
         if where is None and query.sort_by is None:  # a whole-directory read: direct
             with self.db.snapshot() as reader:
                 page = direct.page(reader, "groups", tenant, offset, query.count,
-                                   self.db.positions)
+                                   self.db.positions, as_text=query.attrs_as_text)
                 if query.with_relations:
                     direct.fill_members(reader, page.items)
                 return page

@@ -20,5 +20,8 @@ class ListQuery:
     count: int = 100
     with_relations: bool = True
     """Load ``groups`` of users or ``members`` of groups (skipped when not returned)."""
+    attrs_as_text: bool = False
+    """An unfiltered, unsorted page may hold ``UserText``/``GroupText`` records, their
+    attributes left as the stored JSON text for an answer that splices it in."""
     unknown_as_absent: bool = False
     """Read attributes the type lacks as unassigned (root searches, RFC 7644 §3.4.2.1)."""

@@ -67,8 +67,7 @@ class Users:
                     found = direct.users_equal(reader, tenant.pk, *lookup)
                     page = Page(len(found), found[offset:offset + query.count])
                 else:
-                    page = direct.page(reader, "users", tenant, offset, query.count,
-                                       self.db.positions)
+                    page = self._page(reader, tenant, offset, query)
                 if query.with_relations:
                     self._fill_groups(reader, page.items)
                 return page
@@ -84,6 +83,17 @@ class Users:
             if query.with_relations:
                 store.load_groups(conn, page.items)
             return page
+
+    def _page(self, reader: direct.Reader, tenant: Tenant, offset: int,
+              query: ListQuery) -> Page:
+        """An unfiltered page; its records stay text when the query allows, unless one is
+        a multi-channel guest, whose channels join its decoded attributes (spec §3.2)."""
+        page = direct.page(reader, "users", tenant, offset, query.count, self.db.positions,
+                           as_text=query.attrs_as_text)
+        if query.attrs_as_text and any(r.role == "multi_channel_guest" for r in page.items):
+            page = direct.page(reader, "users", tenant, offset, query.count,
+                               self.db.positions)
+        return page
 
     def create(self, tenant: Tenant, attrs: dict, *, password: str | None = None,
                role: str = "member", is_bot: bool = False, actor: Actor = CLI) -> UserRecord:

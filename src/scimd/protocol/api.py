@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from anyio import CapacityLimiter
 from scim2_models.path import AttrPath
 from starlette.requests import Request
@@ -38,7 +39,7 @@ from scimd.scim.paths import parse_filter, parse_path, path_error, resolve
 from scimd.scim.projection import Projection, parse_projection
 from scimd.settings import Settings
 from scimd.store.db import Database
-from scimd.store.records import Actor, Tenant
+from scimd.store.records import Actor, GroupText, Tenant, UserText
 
 DRY_RUN = "scimd-dry-run"
 """The request header that makes a write a dry run: validated and answered, nothing kept."""
@@ -463,6 +464,8 @@ class ScimApi:
         rtype = call.policy.user_type if user else call.policy.group_type
         query, proj = self._query(call, params, rtype)
         base = self.base(request)
+        if call.wire.splices_stored_json and proj.everything:
+            return self._list_spliced(call, user, rtype, query, base)
         if user:
             page = self.s.users.list(call.tenant, query)
             render_user, tenant = call.wire.user, call.tenant
@@ -475,6 +478,25 @@ class ScimApi:
             docs = [proj.apply(doc, rtype) for doc in docs]
         return JsonResponse(call.wire.list(docs, page.total, query.start_index),
                             media_type=call.wire.media_type)
+
+    def _list_spliced(self, call: Call, user: bool, rtype: ResourceType, query: ListQuery,
+                      base: str) -> Response:
+        """A list answer written from the stored JSON text of each resource, undecoded
+        (``v2_render.user_json``): what an identity provider's full read of a directory
+        asks for, page after page. Records the store decoded (filtered or sorted pages, a
+        guest's) are serialised as single resources are."""
+        wire, tenant = call.wire, call.tenant
+        query.attrs_as_text = True
+        if user:
+            page = self.s.users.list(tenant, query)
+            parts = [wire.user_json(r, rtype, base) if isinstance(r, UserText)
+                     else orjson.dumps(wire.user(r, tenant, rtype, base)) for r in page.items]
+        else:
+            page = self.s.groups.list(tenant, query)
+            parts = [wire.group_json(r, base) if isinstance(r, GroupText)
+                     else orjson.dumps(wire.group(r, base)) for r in page.items]
+        return Response(wire.list_json(parts, page.total, query.start_index),
+                        media_type=wire.media_type)
 
     def _query(self, call: Call, params: dict[str, Any],
                rtype: ResourceType) -> tuple[ListQuery, Projection]:

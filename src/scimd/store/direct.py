@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection
 
 from scimd.store.positions import Positions
-from scimd.store.records import GroupRecord, Page, Tenant, UserRecord
+from scimd.store.records import GroupRecord, GroupText, Page, Tenant, UserRecord, UserText
 
 CHUNK = 900
 """Keys per ``IN (...)`` list, under SQLite's bound-parameter limit on old builds."""
@@ -45,6 +45,11 @@ class Reader:
     def lock(self, for_update: bool) -> str:
         """`` FOR UPDATE`` where it means something (PostgreSQL), else nothing."""
         return " FOR UPDATE" if for_update and self._postgres else ""
+
+    def json_text(self, column: str) -> str:
+        """``column`` (JSON) read as its stored text, in bytes on SQLite and a ``str`` of
+        ``jsonb``'s own text on PostgreSQL: for answers that splice it in undecoded."""
+        return f"{column}::text" if self._postgres else f"CAST({column} AS BLOB)"
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         """All rows of ``sql`` (written with ``?`` placeholders)."""
@@ -228,15 +233,21 @@ def fill_members(reader: Reader, records: Sequence[GroupRecord]) -> None:
 # -- unfiltered pages (RFC 7644 §3.4.2.4) ---------------------------------------------
 
 def page(reader: Reader, table: str, tenant: Tenant, offset: int, limit: int,
-         positions: Positions) -> Page:
+         positions: Positions, *, as_text: bool = False) -> Page:
     """A page of all the tenant's users or groups in the default order: the total from
     the trigger-kept ``resource_counts`` (migrations 0006-0007), then the page's rows.
     This is how identity providers read a whole directory, page after page.
 
     A page deep in the collection starts at the key ``positions`` knows for its
     position (a keyset read); otherwise the page's keys come from a walk of the
-    ``(tenant_pk, pk)`` index, which skips index entries, not rows."""
+    ``(tenant_pk, pk)`` index, which skips index entries, not rows.
+
+    With ``as_text`` the records are :class:`UserText` or :class:`GroupText`: their
+    attributes stay the stored JSON text, for an answer that splices it in."""
     kind, columns, record = _PAGED[table]
+    if as_text:
+        columns, record = _TEXT_PAGED[table]
+        columns = columns.format(attrs=reader.json_text(f"{table}.attrs"))
     found = reader.rows("SELECT total, stamp FROM resource_counts WHERE tenant_pk = ?"
                         " AND resource = ?", (tenant.pk, kind))
     total, stamp = found[0] if found else (0, 0)
@@ -259,5 +270,26 @@ def page(reader: Reader, table: str, tenant: Tenant, offset: int, limit: int,
     return Page(total, [record(r) for r in rows])
 
 
+def _text(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def user_text(row: Any) -> UserText:
+    """A :class:`UserText` from a row of ``USER_TEXT_COLUMNS``."""
+    return UserText(row[0], row[1], _text(row[2]), row[3], row[4], row[5], row[6])
+
+
+def group_text(row: Any) -> GroupText:
+    """A :class:`GroupText` from a row of ``GROUP_TEXT_COLUMNS``."""
+    return GroupText(row[0], row[1], _text(row[2]), row[3], row[4], row[5])
+
+
+USER_TEXT_COLUMNS = ("users.pk, users.id, {attrs}, users.created_at, users.modified_at,"
+                     " users.version, users.role")
+GROUP_TEXT_COLUMNS = ("groups.pk, groups.id, {attrs}, groups.created_at,"
+                      " groups.modified_at, groups.version")
+
 _PAGED = {"users": ("user", USER_COLUMNS, user_record),
           "groups": ("group", GROUP_COLUMNS, group_record)}
+_TEXT_PAGED = {"users": (USER_TEXT_COLUMNS, user_text),
+               "groups": (GROUP_TEXT_COLUMNS, group_text)}

@@ -50,6 +50,34 @@ class GroupRecord:
 
 
 @dataclass(slots=True)
+class UserText:
+    """A user as a list page reads it for splicing: its attributes are still the stored
+    JSON text, never decoded (``v2_render.user_json``; docs/decisions.md)."""
+
+    pk: int
+    id: str
+    attrs_json: bytes
+    created_at: str
+    modified_at: str
+    version: int
+    role: str = "member"
+    groups: list[dict] | None = None
+
+
+@dataclass(slots=True)
+class GroupText:
+    """A group as a list page reads it for splicing (see :class:`UserText`)."""
+
+    pk: int
+    id: str
+    attrs_json: bytes
+    created_at: str
+    modified_at: str
+    version: int
+    members: list[dict] | None = field(default=None)
+
+
+@dataclass(slots=True)
 class Page:
     """One page of a list: the total number of matches and the records on the page."""
 

@@ -1,0 +1,206 @@
+"""Whole-directory list pages written from the stored JSON text (``v2_render.user_json``,
+``group_json``, ``list_json``) answer exactly what the decoded path answers: the same
+resources as ``GET /Users/{id}``, byte for byte where the stored text is orjson's
+(SQLite). RFC 7644 §3.4.2 (ListResponse), §3.4.2.4 (paging), §3.4.3 (``.search``);
+RFC 7643 §4.1, §4.2 (the resources)."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from scimd.directory.policy import policy_named
+from scimd.protocol import v2_render
+from scimd.scim.slack_schemas import GUEST_URN
+from scimd.store import grid
+from scimd.store import users as user_store
+from scimd.store.common import new_id
+from scimd.store.records import GroupRecord, GroupText, UserRecord, UserText
+
+ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+BASE = "https://scim.example/scim/v2"
+RTYPE = policy_named("rfc").user_type
+URNS = {e.id for e in RTYPE.extensions}
+RESERVED = {"schemas", "id", "groups", "members", "meta"}
+"""Keys stored attributes never hold: ``validate.canonical_body`` drops them."""
+TRICKY = [f'"{ENT}":{{', f'\\"{ENT}\\":', '"}', "\\", '","id":"x', "Zoë ✓ 𝄞", "\u2028"]
+"""Text that looks like JSON structure, or needs escaping, inside string values."""
+
+
+# -- the renderers (property-based) ---------------------------------------------------
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+           | st.floats(allow_nan=False, allow_infinity=False) | text | st.sampled_from(TRICKY))
+nested_key = text.filter(lambda k: k not in URNS)  # no free-form key is ever a URN
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(nested_key, inner, max_size=3), max_leaves=12)
+top_key = (text | st.sampled_from(TRICKY)).filter(lambda k: k not in RESERVED | URNS)
+attrs = st.builds(lambda core, ext: {**core, **({ENT: ext} if ext is not None else {})},
+                  st.dictionaries(top_key, values, max_size=6),
+                  st.none() | st.dictionaries(nested_key, values, max_size=3))
+relations = st.none() | st.lists(st.fixed_dictionaries({
+    "value": text, "display": text, "type": st.sampled_from(["direct", "User", "Group"])}),
+    max_size=3)
+
+
+def _user(a: dict, groups: list | None, role: str = "member") -> tuple[UserRecord, UserText]:
+    when = "2026-11-27T21:00:00Z"
+    rec = UserRecord(7, "U07", a, True, when, when, 3, role, groups=groups)
+    raw = UserText(7, "U07", orjson.dumps(a), when, when, 3, role, groups=groups)
+    return rec, raw
+
+
+@settings(max_examples=400, deadline=None)
+@given(attrs, relations)
+@example({"userName": "u", "title": f'"{ENT}":{{"x":1}}'}, None)  # the URN in a value only
+@example({"userName": "u", ENT: {}}, [])  # an empty extension still lists its schema
+@example({}, None)
+def test_a_spliced_user_is_byte_for_byte_the_rendered_user(a, groups):
+    rec, raw = _user(a, groups)
+    rendered = v2_render.render_user(rec, RTYPE, BASE)
+    assert v2_render.user_json(raw, RTYPE, BASE) == orjson.dumps(rendered)
+    assert rendered["schemas"] == [USER_URN] + ([ENT] if ENT in a else [])
+    # PostgreSQL hands over jsonb's own text: spaces, other key order, same document.
+    raw.attrs_json = json.dumps(a, ensure_ascii=False).encode()
+    assert orjson.loads(v2_render.user_json(raw, RTYPE, BASE)) == rendered
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(top_key, values, max_size=4), relations)
+def test_a_spliced_group_is_byte_for_byte_the_rendered_group(a, members):
+    when = "2026-11-27T21:00:00Z"
+    rec = GroupRecord(9, "S09", a, when, when, 2, members=members)
+    raw = GroupText(9, "S09", orjson.dumps(a), when, when, 2, members=members)
+    assert v2_render.group_json(raw, BASE) == orjson.dumps(v2_render.render_group(rec, BASE))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(attrs, max_size=4), st.integers(0, 10**6), st.integers(1, 10**6))
+def test_a_spliced_list_is_byte_for_byte_the_rendered_list(many, total, start):
+    docs = [v2_render.render_user(_user(a, None)[0], RTYPE, BASE) for a in many]
+    parts = [v2_render.user_json(_user(a, None)[1], RTYPE, BASE) for a in many]
+    assert v2_render.list_json(parts, total, start) == orjson.dumps(
+        v2_render.render_list(docs, total, start))
+
+
+@pytest.mark.parametrize("stored", [b"", b"[]", b'"x"', b"null", b"{"])
+def test_stored_text_that_is_not_an_object_is_refused(stored):
+    """A damaged row fails as decoding it would, never as malformed JSON on the wire."""
+    raw = _user({"userName": "u"}, None)[1]
+    raw.attrs_json = stored
+    with pytest.raises(ValueError):
+        v2_render.user_json(raw, RTYPE, BASE)
+
+
+# -- over HTTP, SQLite and PostgreSQL ------------------------------------------------------
+
+@pytest.fixture
+def directory(rfc):
+    """Users and groups whose stored text holds what splicing must copy faithfully."""
+    ann = rfc.create_user("ann", externalId="ext-ann", title=f'"{ENT}":{{"department":1}}',
+                          name={"givenName": "Zoë \\ \"Q\"", "familyName": "Ünlü ✓ 𝄞"})
+    bob = rfc.create_user("bob", **{"schemas": [USER_URN, ENT],
+                                    ENT: {"department": "R&D", "manager": {"value": ann["id"]}}})
+    carl = rfc.create_user("carl", name={"givenName": "C", ENT: {"department": "nested"}},
+                           displayName="line\u2028break")
+    team = rfc.create_group("team", [ann["id"], bob["id"]], externalId="g-1")
+    rfc.create_group("empty")
+    return rfc, [ann, bob, carl], team
+
+
+def _listed(client, path: str, query: str = "") -> tuple[bytes, dict]:
+    r = client.get(f"{path}{query}")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/scim+json"
+    return r.content, r.json()
+
+
+@pytest.mark.parametrize("path", ["/Users", "/Groups"])
+def test_each_listed_resource_is_the_resource_as_got(directory, db, path):
+    """Each resource of a whole-directory page is what ``GET {path}/{id}`` answers; on
+    SQLite, where the stored text is orjson's, the very same bytes."""
+    client, _, _ = directory
+    raw, body = _listed(client, path, "?startIndex=1&count=100")
+    assert body["itemsPerPage"] == len(body["Resources"]) == body["totalResults"] >= 2
+    assert list(body) == ["schemas", "totalResults", "itemsPerPage", "startIndex", "Resources"]
+    for listed in body["Resources"]:
+        got = client.get(f"{path}/{listed['id']}")
+        assert got.status_code == 200
+        assert listed == got.json()
+        if db.engine.dialect.name == "sqlite":
+            assert got.content in raw
+        assert list(listed)[:2] == ["schemas", "id"] and list(listed)[-1] == "meta"
+
+
+def test_extension_schemas_follow_the_stored_keys_only(directory):
+    """RFC 7643 §3: ``schemas`` lists the enterprise extension where the user has it, not
+    where its URN is only text in a value, nor a key nested where no schema allows one
+    (the write dropped it, RFC 7644 §3.3)."""
+    client, (ann, _, _), _ = directory
+    _, body = _listed(client, "/Users")
+    schemas = {u["userName"]: u["schemas"] for u in body["Resources"]}
+    assert schemas == {"ann": [USER_URN], "bob": [USER_URN, ENT], "carl": [USER_URN]}
+    listed = {u["userName"]: u for u in body["Resources"]}
+    assert listed["ann"]["title"] == f'"{ENT}":{{"department":1}}'
+    assert listed["ann"]["name"]["givenName"] == 'Zoë \\ "Q"'
+    assert listed["carl"]["name"] == {"givenName": "C"}
+    assert listed["bob"][ENT]["manager"]["value"] == ann["id"]
+
+
+def test_pages_search_and_empty_pages_are_spliced_alike(directory):
+    """Paging (RFC 7644 §3.4.2.4) and POST ``.search`` (§3.4.3) give the same resources."""
+    client, users, _ = directory
+    _, whole = _listed(client, "/Users")
+    pieces = [_listed(client, "/Users", f"?startIndex={i}&count=1")[1] for i in (1, 2, 3)]
+    assert [p["Resources"][0] for p in pieces] == whole["Resources"]
+    assert all(p["itemsPerPage"] == 1 and p["totalResults"] == 3 for p in pieces)
+    found = client.post("/Users/.search", {"schemas": [SEARCH_URN], "startIndex": 2})
+    assert found.status_code == 200 and found.json()["Resources"] == whole["Resources"][1:]
+    for query in ("?count=0", "?startIndex=4", "?startIndex=99&count=5"):
+        _, empty = _listed(client, "/Users", query)
+        assert empty["Resources"] == [] and empty["itemsPerPage"] == 0
+        assert empty["totalResults"] == len(users)
+
+
+def test_projected_and_filtered_pages_agree_with_spliced_ones(directory):
+    """``attributes`` and filters take the decoded path; they select from the same
+    resources (RFC 7644 §3.4.2.5, §3.9)."""
+    client, _, team = directory
+    _, whole = _listed(client, "/Users")
+    by_name = {u["userName"]: u for u in whole["Resources"]}
+    by_id = {u["id"]: u for u in whole["Resources"]}
+    _, some = _listed(client, "/Users", "?attributes=title,groups")
+    for u in some["Resources"]:
+        assert "userName" not in u and u == {k: by_id[u["id"]][k] for k in u}
+        assert ("title" in u) == ("title" in by_id[u["id"]])
+    _, one = _listed(client, "/Users", '?filter=userName eq "bob"')
+    assert one["Resources"] == [by_name["bob"]]
+    assert by_name["ann"]["groups"][0]["value"] == team["id"]
+    _, groups = _listed(client, "/Groups", "?excludedAttributes=members")
+    assert all("members" not in g for g in groups["Resources"])
+
+
+def test_a_guest_on_the_page_is_decoded_for_its_channels(rfc, db):
+    """Spec §3.2: a multi-channel guest's channels join its guest extension; its page is
+    read decoded and still answers what GET does."""
+    rfc.create_user("host")
+    tenant = rfc.access.tenant
+    with db.write() as conn:
+        guest = user_store.insert_user(
+            conn, tenant.pk, new_id("W"), {"userName": "visitor", GUEST_URN: {"type": "multi"}},
+            password_hash=None, unique_emails=False, role="multi_channel_guest")
+        channel = grid.create_channel(conn, tenant.pk, tenant.pk, "vendor-project")
+        grid.join_channel(conn, channel, guest.pk)
+    _, body = _listed(rfc, "/Users")
+    listed = {u["userName"]: u for u in body["Resources"]}
+    assert listed["visitor"][GUEST_URN]["channels"] == [
+        {"value": channel, "display": "vendor-project"}]
+    assert listed["visitor"] == rfc.get(f"/Users/{guest.id}").json()
+    assert listed["host"] == rfc.get(f"/Users/{listed['host']['id']}").json()
