@@ -752,6 +752,10 @@ def report(cfg: Config, runs: list[dict[str, Any]], machine: dict[str, Any]) -> 
             f"{machine['git'].get('commit', '?')} with {machine['git'].get('src_changes', '?')} "
             f"uncommitted file(s) in src/"
             + (f"; scimd env {' '.join(cfg.scimd_env)}" if cfg.scimd_env else "") + ".", ""]
+    if machine.get("jitter"):
+        j = machine["jitter"]
+        out += [f"CPU jitter (`cpu_jitter`, the same pure-Python loop 3,000 times): p50 "
+                f"{j['p50_ms']} ms, p99 {j['p99_ms']} ms, max {j['max_ms']} ms.", ""]
     out += ["Ceiling (bare ASGI, fixed 1 KB JSON): " + ", ".join(
         f"{w} worker(s) {_fmt(c.get('rps'))} req/s, p50 {_fmt(c.get('p50_ms'), 2)} ms, "
         f"p99 {_fmt(c.get('p99_ms'), 2)} ms (cpu srv/db/other {_cpu(c)})"
@@ -940,7 +944,23 @@ def machine_info() -> dict[str, Any]:
         git = {"commit": head, "src_changes": len(dirty)}
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem),
             "os": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(), "git": git}
+            "python": platform.python_version(), "git": git, "jitter": cpu_jitter()}
+
+
+def cpu_jitter(rounds: int = 3000) -> dict[str, float]:
+    """The machine's own tail: the same pure-Python loop (about 1 ms) timed ``rounds``
+    times, nothing else running. On a quiet core its p99 is close to its p50; a VM whose
+    host takes the core away now and then shows it here, and in every p99 of the run."""
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        total = 0
+        for i in range(15_000):
+            total += i
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    return {"p50_ms": round(times[len(times) // 2], 2),
+            "p99_ms": round(times[int(len(times) * 0.99)], 2), "max_ms": round(times[-1], 2)}
 
 
 # -- profiling ---------------------------------------------------------------------------
