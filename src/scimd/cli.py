@@ -199,7 +199,7 @@ def tenant_create(
         email = owner_email or f"{owner_user_name}@{(domain or 'example.com')}"
         try:
             owner = Users(db).create(tenant, {
-                "schemas": [], "userName": owner_user_name,
+                "userName": owner_user_name,
                 "emails": [{"value": email, "primary": True}]}, role="primary_owner")
         except ScimError as exc:
             with db.write() as conn:

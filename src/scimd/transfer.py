@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert, select
 from scimd.store import tables as t
 from scimd.store.db import Database
 from scimd.store.records import Tenant
+from scimd.store.stored_form import stored_form
 
 FORMAT = "scimd-dump/1"
 BATCH = 500
@@ -51,9 +52,21 @@ def export(db: Database, tenant: Tenant) -> dict[str, Any]:
 
 
 def import_dump(db: Database, dump: dict[str, Any], progress: Progress | None = None) -> Tenant:
-    """Recreate a dumped tenant, all in one transaction (nothing is kept if it fails)."""
+    """Recreate a dumped tenant, all in one transaction (nothing is kept if it fails).
+
+    Attributes are stored in their stored form (``store/stored_form.py``): the keys the
+    server writes itself are dropped, and a key no attribute can have refuses the dump
+    with ``ValueError``."""
     if dump.get("format") != FORMAT:
         raise ValueError(f"not a {FORMAT} document")
+    for kind, relation in (("users", "groups"), ("groups", "members")):
+        for resource in dump[kind]:
+            if not isinstance(resource.get("attrs"), dict):
+                raise ValueError(f"{kind[:-1]} {resource.get('id')}: attrs is not an object")
+            try:
+                resource["attrs"] = stored_form(resource["attrs"], relation)
+            except ValueError as exc:
+                raise ValueError(f"{kind[:-1]} {resource.get('id')}: {exc}") from None
     info = dump["tenant"]
     with db.write() as conn:
         if conn.execute(select(t.tenants.c.pk).where(t.tenants.c.id == info["id"])).first():

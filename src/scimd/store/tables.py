@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from scimd.store.stored_form import StoredAttributes
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -69,7 +71,7 @@ users = Table(
     Column("is_bot", Boolean, nullable=False, server_default="0"),
     Column("erased", Boolean, nullable=False, server_default="0"),
     Column("password_hash", String(255), nullable=True),
-    Column("attrs", Json, nullable=False),
+    Column("attrs", StoredAttributes("groups"), nullable=False),
     Column("created_at", Stamp, nullable=False),
     Column("modified_at", Stamp, nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),
@@ -104,7 +106,7 @@ groups = Table(
     Column("display_name", Text, nullable=False),
     Column("display_name_lower", Text, nullable=False),
     Column("external_id", String(255), nullable=True),
-    Column("attrs", Json, nullable=False),
+    Column("attrs", StoredAttributes("members"), nullable=False),
     Column("created_at", Stamp, nullable=False),
     Column("modified_at", Stamp, nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),
