@@ -10,7 +10,7 @@ import json
 
 import orjson
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from scimd.directory.policy import policy_named
@@ -20,17 +20,17 @@ from scimd.store import grid
 from scimd.store import users as user_store
 from scimd.store.common import new_id
 from scimd.store.records import GroupRecord, GroupText, UserRecord, UserText
+from scimd.store.stored_form import stored_form
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 BASE = "https://scim.example/scim/v2"
 RTYPE = policy_named("rfc").user_type
-URNS = {e.id for e in RTYPE.extensions}
-RESERVED = {"schemas", "id", "groups", "members", "meta"}
-"""Keys stored attributes never hold: ``validate.canonical_body`` drops them."""
 TRICKY = [f'"{ENT}":{{', f'\\"{ENT}\\":', '"}', "\\", '","id":"x', "Zoë ✓ 𝄞", "\u2028"]
 """Text that looks like JSON structure, or needs escaping, inside string values."""
+ODD_KEYS = ["schemas", "id", "meta", "groups", ENT, f'x"{ENT}', "a:b", 'q"']
+"""Keys the stored form drops or refuses (``store/stored_form.py``)."""
 
 
 # -- the renderers (property-based) ---------------------------------------------------
@@ -38,16 +38,24 @@ TRICKY = [f'"{ENT}":{{', f'\\"{ENT}\\":', '"}', "\\", '","id":"x', "Zoë ✓ �
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
            | st.floats(allow_nan=False, allow_infinity=False) | text | st.sampled_from(TRICKY))
-nested_key = text.filter(lambda k: k not in URNS)  # no free-form key is ever a URN
+key = text | st.sampled_from(ODD_KEYS)
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(nested_key, inner, max_size=3), max_leaves=12)
-top_key = (text | st.sampled_from(TRICKY)).filter(lambda k: k not in RESERVED | URNS)
+                      | st.dictionaries(key, inner, max_size=3), max_leaves=12)
 attrs = st.builds(lambda core, ext: {**core, **({ENT: ext} if ext is not None else {})},
-                  st.dictionaries(top_key, values, max_size=6),
-                  st.none() | st.dictionaries(nested_key, values, max_size=3))
+                  st.dictionaries(key, values, max_size=6),
+                  st.none() | st.dictionaries(key, values, max_size=3))
 relations = st.none() | st.lists(st.fixed_dictionaries({
     "value": text, "display": text, "type": st.sampled_from(["direct", "User", "Group"])}),
     max_size=3)
+
+
+def _stored(a: dict, relation: str) -> dict:
+    """``a`` as a write stores it; examples a write refuses are not stored at all."""
+    try:
+        return stored_form(a, relation)
+    except ValueError:
+        assume(False)
+        raise
 
 
 def _user(a: dict, groups: list | None, role: str = "member") -> tuple[UserRecord, UserText]:
@@ -62,7 +70,9 @@ def _user(a: dict, groups: list | None, role: str = "member") -> tuple[UserRecor
 @example({"userName": "u", "title": f'"{ENT}":{{"x":1}}'}, None)  # the URN in a value only
 @example({"userName": "u", ENT: {}}, [])  # an empty extension still lists its schema
 @example({}, None)
+@example({"userName": "u", "schemas": [], "name": {"givenName": "G"}}, None)  # the owner's
 def test_a_spliced_user_is_byte_for_byte_the_rendered_user(a, groups):
+    a = _stored(a, "groups")
     rec, raw = _user(a, groups)
     rendered = v2_render.render_user(rec, RTYPE, BASE)
     assert v2_render.user_json(raw, RTYPE, BASE) == orjson.dumps(rendered)
@@ -73,8 +83,9 @@ def test_a_spliced_user_is_byte_for_byte_the_rendered_user(a, groups):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(top_key, values, max_size=4), relations)
+@given(st.dictionaries(key, values, max_size=4), relations)
 def test_a_spliced_group_is_byte_for_byte_the_rendered_group(a, members):
+    a = _stored(a, "members")
     when = "2026-11-27T21:00:00Z"
     rec = GroupRecord(9, "S09", a, when, when, 2, members=members)
     raw = GroupText(9, "S09", orjson.dumps(a), when, when, 2, members=members)
@@ -84,6 +95,7 @@ def test_a_spliced_group_is_byte_for_byte_the_rendered_group(a, members):
 @settings(max_examples=100, deadline=None)
 @given(st.lists(attrs, max_size=4), st.integers(0, 10**6), st.integers(1, 10**6))
 def test_a_spliced_list_is_byte_for_byte_the_rendered_list(many, total, start):
+    many = [_stored(a, "groups") for a in many]
     docs = [v2_render.render_user(_user(a, None)[0], RTYPE, BASE) for a in many]
     parts = [v2_render.user_json(_user(a, None)[1], RTYPE, BASE) for a in many]
     assert v2_render.list_json(parts, total, start) == orjson.dumps(
@@ -91,8 +103,9 @@ def test_a_spliced_list_is_byte_for_byte_the_rendered_list(many, total, start):
 
 
 @pytest.mark.parametrize("stored", [b"", b"[]", b'"x"', b"null", b"{"])
-def test_stored_text_that_is_not_an_object_is_refused(stored):
-    """A damaged row fails as decoding it would, never as malformed JSON on the wire."""
+def test_stored_text_that_is_plainly_no_object_is_refused(stored):
+    """Text that is no JSON object fails as decoding it would (the text is otherwise
+    trusted as orjson or ``jsonb`` wrote it)."""
     raw = _user({"userName": "u"}, None)[1]
     raw.attrs_json = stored
     with pytest.raises(ValueError):
@@ -115,6 +128,21 @@ def directory(rfc):
     return rfc, [ann, bob, carl], team
 
 
+@pytest.fixture
+def spliced(monkeypatch) -> list[str]:
+    """The ids of the resources written from their stored text, as they are written."""
+    ids: list[str] = []
+    for name in ("user_json", "group_json"):
+        real = getattr(v2_render, name)
+
+        def spy(rec, *args, _real=real):
+            ids.append(rec.id)
+            return _real(rec, *args)
+
+        monkeypatch.setattr(v2_render, name, spy)
+    return ids
+
+
 def _listed(client, path: str, query: str = "") -> tuple[bytes, dict]:
     r = client.get(f"{path}{query}")
     assert r.status_code == 200, r.text
@@ -123,11 +151,12 @@ def _listed(client, path: str, query: str = "") -> tuple[bytes, dict]:
 
 
 @pytest.mark.parametrize("path", ["/Users", "/Groups"])
-def test_each_listed_resource_is_the_resource_as_got(directory, db, path):
+def test_each_listed_resource_is_the_resource_as_got(directory, db, path, spliced):
     """Each resource of a whole-directory page is what ``GET {path}/{id}`` answers; on
     SQLite, where the stored text is orjson's, the very same bytes."""
     client, _, _ = directory
     raw, body = _listed(client, path, "?startIndex=1&count=100")
+    assert spliced == [r["id"] for r in body["Resources"]]  # all of them, from the text
     assert body["itemsPerPage"] == len(body["Resources"]) == body["totalResults"] >= 2
     assert list(body) == ["schemas", "totalResults", "itemsPerPage", "startIndex", "Resources"]
     for listed in body["Resources"]:
@@ -187,9 +216,10 @@ def test_projected_and_filtered_pages_agree_with_spliced_ones(directory):
     assert all("members" not in g for g in groups["Resources"])
 
 
-def test_a_guest_on_the_page_is_decoded_for_its_channels(rfc, db):
-    """Spec §3.2: a multi-channel guest's channels join its guest extension; its page is
-    read decoded and still answers what GET does."""
+def test_a_guest_on_the_page_is_decoded_for_its_channels(rfc, db, spliced):
+    """Spec §3.2: a multi-channel guest whose guest extension is stored (a tenant
+    imported from the slack dialect) shows its channels there; its page is read decoded
+    and still answers what GET does."""
     rfc.create_user("host")
     tenant = rfc.access.tenant
     with db.write() as conn:
@@ -204,3 +234,28 @@ def test_a_guest_on_the_page_is_decoded_for_its_channels(rfc, db):
         {"value": channel, "display": "vendor-project"}]
     assert listed["visitor"] == rfc.get(f"/Users/{guest.id}").json()
     assert listed["host"] == rfc.get(f"/Users/{listed['host']['id']}").json()
+    assert spliced == []
+
+
+def test_a_guest_without_the_extension_stays_spliced(rfc, db, spliced):
+    """An rfc tenant's user given the guest role (``scimd user set-role``) has no guest
+    extension to show channels in (spec §3.2); its page is spliced like any other."""
+    host = rfc.create_user("host")
+    guest = rfc.create_user("visitor")
+    with db.write() as conn:
+        assert user_store.set_role(conn, rfc.access.tenant.pk, guest["id"],
+                                   "multi_channel_guest")
+    _, body = _listed(rfc, "/Users")
+    assert spliced == [host["id"], guest["id"]]
+    assert body["Resources"][1] == rfc.get(f"/Users/{guest['id']}").json()
+
+
+def test_slack_tenants_are_rendered_from_decoded_attributes(scim, spliced):
+    """Slack's shapes (spec §2, §5) are built from the decoded attributes; nothing is
+    spliced for them, on SCIM 2.0 or 1.1."""
+    slack = scim("slack")
+    made = slack.create_user("slacker")
+    for prefix in ("/scim/v2", "/scim/v1"):
+        r = slack.http.get(f"{prefix}/Users", headers=slack.auth)
+        assert r.status_code == 200 and made["id"] in r.text
+    assert spliced == []

@@ -86,11 +86,12 @@ class Users:
 
     def _page(self, reader: direct.Reader, tenant: Tenant, offset: int,
               query: ListQuery) -> Page:
-        """An unfiltered page; its records stay text when the query allows, unless one is
-        a multi-channel guest, whose channels join its decoded attributes (spec §3.2)."""
+        """An unfiltered page; its records stay text when the query allows, unless one
+        shows a multi-channel guest's channels, which join its decoded attributes (spec
+        §3.2)."""
         page = direct.page(reader, "users", tenant, offset, query.count, self.db.positions,
                            as_text=query.attrs_as_text)
-        if query.attrs_as_text and any(r.role == "multi_channel_guest" for r in page.items):
+        if query.attrs_as_text and any(store.shows_channels(r) for r in page.items):
             page = direct.page(reader, "users", tenant, offset, query.count,
                                self.db.positions)
         return page

@@ -86,8 +86,9 @@ def user_json(rec: UserText, rtype: ResourceType, base: str) -> bytes:
     the same keys and values with spaces between them.
 
     An extension's schema is listed when its URN is a key of the stored object: the
-    stored text holds ``"URN":`` only there, since a quote inside a string is escaped
-    and stored attributes have no free-form keys (``validate.canonical_body``)."""
+    stored text holds ``"URN":`` only there, since a quote inside a string is escaped,
+    and no stored key holds a quote nor, below the top, a colon (``store/stored_form.py``,
+    which also keeps ``schemas``, ``id``, ``groups`` and ``meta`` out of it)."""
     stored = rec.attrs_json
     schemas = [USER_URN] + [e.id for e in rtype.extensions if _key(e.id) in stored]
     return _splice({"schemas": schemas, "id": rec.id}, stored, _user_tail(rec, base))
@@ -114,7 +115,8 @@ def _key(urn: str) -> bytes:
 def _splice(head: dict, stored: bytes, tail: dict) -> bytes:
     """One JSON object: ``head``'s members, the stored object's, then ``tail``'s. The
     stored text is a JSON object, written by orjson (SQLite) or ``jsonb`` (PostgreSQL)
-    without surrounding space; its members are copied between the braces."""
+    without surrounding space; its members are copied between the braces. The text is
+    trusted as its writer left it: only text that is plainly no object is refused."""
     if stored[:1] != b"{" or stored[-1:] != b"}":
         raise ValueError("stored attributes are not a JSON object")
     inner = stored[1:-1].strip()

@@ -114,6 +114,15 @@ class SlackWire(RfcWire):
     def user(self, rec: UserRecord, tenant: Tenant, rtype: ResourceType, base: str) -> dict:
         return slack_render.render_user(rec, tenant, base, self.version)
 
+    def user_json(self, rec: UserText, rtype: ResourceType, base: str) -> bytes:
+        raise NotImplementedError("Slack's shapes are rendered from decoded attributes")
+
+    def group_json(self, rec: GroupText, base: str) -> bytes:
+        raise NotImplementedError("Slack's shapes are rendered from decoded attributes")
+
+    def list_json(self, resources: list[bytes], total: int, start: int) -> bytes:
+        raise NotImplementedError("Slack's shapes are rendered from decoded attributes")
+
     def group(self, rec: GroupRecord, base: str) -> dict:
         return slack_render.render_group(rec, base, self.version)
 

@@ -12,7 +12,7 @@ from scimd.scim.slack_schemas import GUEST_URN
 from scimd.store import common, direct
 from scimd.store import tables as t
 from scimd.store.common import conflict, now
-from scimd.store.records import Page, UserRecord
+from scimd.store.records import Page, UserRecord, UserText
 
 _COLUMNS = (t.users.c.pk, t.users.c.id, t.users.c.attrs, t.users.c.active,
             t.users.c.created_at, t.users.c.modified_at, t.users.c.version,
@@ -61,9 +61,16 @@ def load_groups(conn: Connection, records: Sequence[UserRecord]) -> None:
             r.attrs = {**r.attrs, GUEST_URN: {**r.attrs[GUEST_URN], "channels": channels[r.pk]}}
 
 
-def shows_channels(rec: UserRecord) -> bool:
+def shows_channels(rec: UserRecord | UserText) -> bool:
     """A multi-channel guest's record lists its channels in the guest extension (spec §3.2)."""
-    return rec.role == "multi_channel_guest" and GUEST_URN in rec.attrs
+    if rec.role != "multi_channel_guest":
+        return False
+    if isinstance(rec, UserText):
+        return _GUEST_KEY in rec.attrs_json  # a key: see v2_render.user_json
+    return GUEST_URN in rec.attrs
+
+
+_GUEST_KEY = f'"{GUEST_URN}":'.encode()
 
 
 def _columns(attrs: dict) -> dict[str, Any]:
