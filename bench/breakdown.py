@@ -10,9 +10,10 @@ microseconds of wall time and of process CPU time (all threads):
 - the pieces of ``GET /Users/{id}``: an empty read transaction, ``authenticate``,
   ``Users.get``, rendering (wire, projection, orjson);
 - a ``userName eq`` filter through ``Users.list``, and compiling its filter alone;
-- the whole ASGI application called in-process, one request at a time, then 16 at a
-  time (as wrk's 16 connections do), with the SQL statements per request and the
-  database connections opened (SQLAlchemy events).
+- the whole ASGI application called in-process (GET by id, ``userName eq``, a page of
+  100 users halfway in), one request at a time, then 16 at a time (as wrk's 16
+  connections do), with the SQL statements per request and the database connections
+  opened (SQLAlchemy events).
 """
 
 from __future__ import annotations
@@ -158,10 +159,12 @@ def main() -> None:
     timed("Users.list userName eq (count + page + groups)", list_filter, n, rows)
 
     loop = asyncio.new_event_loop()
-    paths = [(f"/scim/v2/Users/{uid}", ""),
-             ("/scim/v2/Users", "filter=" + quote(expr, safe=""))]
-    for path, query in paths:
-        label = "GET " + ("/Users/{id}" if not query else "/Users?filter=userName eq")
+    paths = [("GET /Users/{id}", f"/scim/v2/Users/{uid}", ""),
+             ("GET /Users?filter=userName eq", "/scim/v2/Users",
+              "filter=" + quote(expr, safe="")),
+             ("GET /Users, a page of 100 halfway in", "/scim/v2/Users",
+              f"startIndex={len(ids) // 2}&count=100")]
+    for label, path, query in paths:
         status, size = loop.run_until_complete(asgi_get(app, path, query, token))
         assert status == 200, status
         before = dict(stats)
