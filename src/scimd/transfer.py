@@ -64,7 +64,7 @@ def import_dump(db: Database, dump: dict[str, Any], progress: Progress | None = 
             if not isinstance(resource.get("attrs"), dict):
                 raise ValueError(f"{kind[:-1]} {resource.get('id')}: attrs is not an object")
             try:
-                resource["attrs"] = stored_form(resource["attrs"], relation)
+                resource["attrs"] = stored_form(resource["attrs"], relation, strict=True)
             except ValueError as exc:
                 raise ValueError(f"{kind[:-1]} {resource.get('id')}: {exc}") from None
     info = dump["tenant"]

@@ -103,7 +103,7 @@ class Groups:
             rec = store.insert_group(conn, tenant.pk, new_id("S"), attrs)
             delta = self._apply(conn, tenant, policy, rec, [MemberOp("add", members)])
             audit.record(conn, tenant.pk, "group_created", "Group", rec.id,
-                         {"after": attrs, **self._ids(conn, delta)}, actor)
+                         {"after": rec.attrs, **self._ids(conn, delta)}, actor)
             if with_members:
                 store.load_members(conn, [rec])
             return rec

@@ -108,7 +108,7 @@ class Users:
                                     password_hash=hashed, unique_emails=policy.unique_emails,
                                     role=write.role or role, is_bot=is_bot)
             audit.record(conn, tenant.pk, "user_created", "User", rec.id,
-                         {"after": attrs, "role": rec.role, "bot": is_bot}, actor)
+                         {"after": rec.attrs, "role": rec.role, "bot": is_bot}, actor)
             rec.groups = []
             return rec
 
@@ -173,7 +173,7 @@ class Users:
         hashed = hash_password(password) if password else None
         rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
                                 unique_emails=policy.unique_emails, role=write.role)
-        data: dict = {"before": old.attrs, "after": attrs}
+        data: dict = {"before": old.attrs, "after": rec.attrs}
         if write.role and write.role != old.role:
             data["role"] = {"before": old.role, "after": write.role}
         if deactivating:

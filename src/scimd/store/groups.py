@@ -16,6 +16,7 @@ from scimd.store import common, direct
 from scimd.store import tables as t
 from scimd.store.common import conflict, insert_ignore, now
 from scimd.store.records import GroupRecord, Page
+from scimd.store.stored_form import stored_form
 from scimd.store.users import CHUNK
 
 _COLUMNS = (t.groups.c.pk, t.groups.c.id, t.groups.c.attrs, t.groups.c.created_at,
@@ -58,6 +59,7 @@ def _columns(attrs: dict) -> dict[str, Any]:
 
 
 def insert_group(conn: Connection, tenant_pk: int, group_id: str, attrs: dict) -> GroupRecord:
+    attrs = stored_form(attrs, "members")
     stamp = now()
     try:
         pk = conn.execute(insert(t.groups).values(
@@ -70,6 +72,7 @@ def insert_group(conn: Connection, tenant_pk: int, group_id: str, attrs: dict) -
 
 
 def update_group(conn: Connection, rec: GroupRecord, attrs: dict) -> GroupRecord:
+    attrs = stored_form(attrs, "members")
     stamp = now()
     try:
         conn.execute(update(t.groups).where(t.groups.c.pk == rec.pk).values(

@@ -7,7 +7,8 @@ extension URNs (RFC 7643 §3.3). What the server writes itself (``schemas``, ``i
 ``members``) are never stored: the renderers write their own, and a list page copies
 the stored text between them (``v2_render.user_json``), so a stored copy would appear
 twice. :class:`StoredAttributes` holds every writer to this, the CLI and ``scimd import``
-included.
+included; the store's writers apply it themselves too, so the records they return
+hold what was stored.
 """
 
 from __future__ import annotations
@@ -19,34 +20,45 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-SERVER_KEYS = ("schemas", "id", "meta")
+SERVER_KEYS = frozenset({"schemas", "id", "meta"})
 """Keys the server writes in every resource (RFC 7643 §3, §3.1)."""
 
 
-def stored_form(attrs: dict[str, Any], relation: str) -> dict[str, Any]:
-    """``attrs`` without the server's keys and ``relation`` (``groups`` or ``members``).
+def stored_form(attrs: dict[str, Any], relation: str, *, strict: bool = False) -> dict[str, Any]:
+    """``attrs`` as stored: without the server's keys or ``relation`` (``groups`` or
+    ``members``), in any case (RFC 7643 §2.1), and without keys no attribute can have:
+    one holding a quote, or below the top one holding a colon (only an extension's URN
+    has one, and only at the top). No client write holds such keys (``canonical_body``
+    drops them), but a dump may; ``strict`` refuses them with ``ValueError`` instead.
 
-    Raises ``ValueError`` for a key no attribute can have: one holding a quote, or below
-    the top a key holding a colon (only an extension's URN has one, and only at the top).
-    """
-    if relation in attrs or any(key in attrs for key in SERVER_KEYS):
-        attrs = {k: v for k, v in attrs.items() if k != relation and k not in SERVER_KEYS}
+    Returns ``attrs`` itself when nothing is dropped."""
+    dropped = SERVER_KEYS | {relation}
+    out: dict[str, Any] = {}
     for key, value in attrs.items():
-        if '"' in key:
-            raise ValueError(f"attribute {key!r} is not an attribute name")
-        _check_nested(value, key)
-    return attrs
+        if key.lower() in dropped:
+            continue
+        if _named(key, key, strict, top=True):
+            out[key] = _clean(value, key, strict)
+    return attrs if out == attrs else out
 
 
-def _check_nested(value: Any, where: str) -> None:
+def _named(key: str, where: str, strict: bool, *, top: bool = False) -> bool:
+    """Whether ``key`` can name an attribute (or, at the top, an extension)."""
+    if '"' not in key and (top or ":" not in key):
+        return True
+    if strict:
+        raise ValueError(f"{where!r} is not an attribute name")
+    return False
+
+
+def _clean(value: Any, where: str, strict: bool) -> Any:
+    """``value`` without the keys below it that no attribute can have."""
     if isinstance(value, dict):
-        for key, inner in value.items():
-            if '"' in key or ":" in key:
-                raise ValueError(f"{where}.{key!r} is not an attribute name")
-            _check_nested(inner, f"{where}.{key}")
-    elif isinstance(value, list):
-        for inner in value:
-            _check_nested(inner, where)
+        return {k: _clean(v, f"{where}.{k}", strict) for k, v in value.items()
+                if _named(k, f"{where}.{k}", strict)}
+    if isinstance(value, list):
+        return [_clean(v, where, strict) for v in value]
+    return value
 
 
 class StoredAttributes(TypeDecorator):
@@ -65,3 +77,8 @@ class StoredAttributes(TypeDecorator):
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         return stored_form(value, self.relation) if isinstance(value, dict) else value
+
+    def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
+        """A value compared with the column, or with a path into it, is no resource's
+        attributes: plain JSON, not this type."""
+        return JSON().with_variant(JSONB(), "postgresql")

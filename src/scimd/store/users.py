@@ -13,6 +13,7 @@ from scimd.store import common, direct
 from scimd.store import tables as t
 from scimd.store.common import conflict, now
 from scimd.store.records import Page, UserRecord, UserText
+from scimd.store.stored_form import stored_form
 
 _COLUMNS = (t.users.c.pk, t.users.c.id, t.users.c.attrs, t.users.c.active,
             t.users.c.created_at, t.users.c.modified_at, t.users.c.version,
@@ -90,6 +91,7 @@ def insert_user(conn: Connection, tenant_pk: int, user_id: str, attrs: dict, *,
                 password_hash: str | None, unique_emails: bool, role: str = "member",
                 is_bot: bool = False) -> UserRecord:
     """Insert a user; a uniqueness violation becomes 409 and nothing is written."""
+    attrs = stored_form(attrs, "groups")
     stamp = now()
     try:
         pk = conn.execute(_INSERT, {
@@ -107,6 +109,7 @@ def update_user(conn: Connection, tenant_pk: int, rec: UserRecord, attrs: dict, 
                 password_hash: str | None, unique_emails: bool,
                 role: str | None = None) -> UserRecord:
     """Store new attributes for a user (the caller holds the row lock)."""
+    attrs = stored_form(attrs, "groups")
     stamp = now()
     values: dict[str, Any] = {"attrs": attrs, "modified_at": stamp, "version": rec.version + 1,
                               **_columns(attrs)}

@@ -1,18 +1,27 @@
-"""stored attributes lose the keys the server writes itself
+"""stored attributes lose the keys the server writes itself, and keys no attribute has
 
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-27
 
 ``users.attrs`` and ``groups.attrs`` never hold ``schemas``, ``id``, ``meta`` or the
-relation kept as rows (a user's ``groups``, a group's ``members``): the renderers write
-their own (``store/stored_form.py``). ``scimd tenant create`` stored ``"schemas": []``
-with each primary owner, which then answered an empty ``schemas`` (RFC 7643 §3 requires
-the core schema's URN). This removes such keys; the version of each row changed moves on,
-since its representation changes (RFC 7644 §3.14). There is nothing to put back on a
-downgrade.
+relation kept as rows (a user's ``groups``, a group's ``members``), in any case, nor a
+key holding a quote, nor below the top a key holding a colon (``store/stored_form.py``).
+``scimd tenant create`` stored ``"schemas": []`` with each primary owner, which then
+answered an empty ``schemas`` (RFC 7643 §3 requires the core schema's URN), and an
+imported dump could hold anything. Each row changed gets a new version and
+``lastModified``, since its representation changes (RFC 7644 §3.14). There is nothing to
+put back on a downgrade.
+
+The rule is written out here rather than imported: a migration must do what it did
+when it was written, whatever the code becomes.
 """
 
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
@@ -21,22 +30,51 @@ branch_labels = None
 depends_on = None
 
 STORED = (("users", "groups"), ("groups", "members"))
+BATCH = 1000
+
+
+def _named(key: str, top: bool) -> bool:
+    return '"' not in key and (top or ":" not in key)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if _named(k, top=False)}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _stored(attrs: dict, relation: str) -> dict:
+    dropped = {"schemas", "id", "meta", relation}
+    return {k: _clean(v) for k, v in attrs.items()
+            if k.lower() not in dropped and _named(k, top=True)}
 
 
 def upgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
+    conn = op.get_bind()
+    postgres = conn.dialect.name == "postgresql"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     for table, relation in STORED:
-        keys = ("schemas", "id", "meta", relation)
-        if sqlite:
-            paths = ", ".join(f"'$.{k}'" for k in keys)
-            held = " OR ".join(f"json_type(attrs, '$.{k}') IS NOT NULL" for k in keys)
-            op.execute(f"UPDATE {table} SET attrs = json_remove(attrs, {paths}),"
-                       f" version = version + 1 WHERE {held}")
-        else:
-            removed = " - ".join(["attrs", *(f"'{k}'" for k in keys)])
-            named = ", ".join(f"'{k}'" for k in keys)
-            op.execute(f"UPDATE {table} SET attrs = {removed}, version = version + 1"
-                       f" WHERE attrs ?| array[{named}]")
+        write = sa.text(
+            f"UPDATE {table} SET attrs = {'CAST(:attrs AS jsonb)' if postgres else ':attrs'},"
+            " version = version + 1, modified_at = :stamp WHERE pk = :pk")
+        last = 0
+        while True:
+            rows = conn.execute(sa.text(
+                f"SELECT pk, attrs FROM {table} WHERE pk > :last ORDER BY pk LIMIT {BATCH}"),
+                {"last": last}).all()
+            if not rows:
+                break
+            last = rows[-1][0]
+            changed = []
+            for pk, raw in rows:
+                attrs = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
+                if isinstance(attrs, dict) and (kept := _stored(attrs, relation)) != attrs:
+                    changed.append({"pk": pk, "attrs": orjson.dumps(kept).decode(),
+                                    "stamp": stamp})
+            if changed:
+                conn.execute(write, changed)
 
 
 def downgrade() -> None:
