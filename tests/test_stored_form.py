@@ -16,13 +16,14 @@ from typer.testing import CliRunner
 from conftest import make_tenant
 from scimd import transfer
 from scimd.cli import app as cli
+from scimd.directory.users import Users
+from scimd.store import audit, migrate
 from scimd.store import groups as group_store
-from scimd.store import migrate
 from scimd.store import tables as t
 from scimd.store import users as user_store
 from scimd.store.common import new_id
 from scimd.store.db import connect
-from scimd.store.stored_form import stored_form
+from scimd.store.stored_form import StoredAttributes, stored_form
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -44,15 +45,38 @@ def test_the_server_keys_and_the_relation_are_dropped():
     ({"name": {ENT: {"department": "D"}, "givenName": "G"}}, {"name": {"givenName": "G"}}),
     ({"emails": [{"value": "a@b.c", 'ty"pe': "work"}]}, {"emails": [{"value": "a@b.c"}]}),
     ({ENT: {"manager": {"x:y": 1, "value": "U1"}}}, {ENT: {"manager": {"value": "U1"}}}),
-    ({"Schemas": [], "ID": "x", "Meta": {}, "Groups": [], "a:b": 1}, {"a:b": 1}),
+    ({"userName": "u", "name": {"a:b": 1}, "emails": [{'q"': 1}], ENT: {"m": {"c:d": 2}},
+      "nickName": {}}, {"userName": "u", "nickName": {}}),  # emptied by cleaning: gone
 ])
 def test_a_key_no_attribute_can_have_is_dropped_or_refused(attrs, kept):
-    """Writers drop such keys, as ``canonical_body`` drops unknown ones; an import is
-    refused instead, so that the operator learns of them (docs/cli.md)."""
+    """Writers drop such keys, as ``canonical_body`` drops unknown ones, and an object
+    left empty with them (RFC 7643 §2.5: no value is absent); an import is refused
+    instead, so that the operator learns of them (docs/cli.md)."""
     assert stored_form(attrs, "groups") == kept
-    if kept != {"a:b": 1}:  # the last one holds only keys the server drops
-        with pytest.raises(ValueError, match="not an attribute name"):
-            stored_form(attrs, "groups", strict=True)
+    with pytest.raises(ValueError, match="not an attribute name"):
+        stored_form(attrs, "groups", strict=True)
+
+
+def test_the_server_keys_are_dropped_in_any_case_even_when_strict():
+    attrs = {"Schemas": [], "ID": "x", "Meta": {}, "Groups": [], "a:b": 1}
+    assert stored_form(attrs, "groups") == {"a:b": 1}  # a colon is fine at the top
+    assert stored_form(attrs, "groups", strict=True) == {"a:b": 1}
+
+
+def test_comparisons_with_the_column_are_plain_json():
+    """A value compared with ``attrs`` is no resource's attributes: nothing is dropped."""
+    compared = t.users.c.attrs == {"id": 1, "schemas": []}
+    assert not isinstance(compared.right.type, StoredAttributes)
+    assert compared.compile().params == {"attrs_1": {"id": 1, "schemas": []}}
+
+
+def test_the_audit_log_records_what_was_stored(db):
+    access = make_tenant(db)
+    made = Users(db).create(access.tenant, {"userName": "audited", "schemas": [], "ID": "x"})
+    assert "schemas" not in made.attrs and "ID" not in made.attrs
+    with db.read() as conn:
+        (event,) = audit.events(conn, access.tenant.pk, resource_id=made.id)
+    assert event["data"]["after"] == made.attrs
 
 
 def test_every_write_through_the_store_is_held_to_it(db):
@@ -70,7 +94,7 @@ def test_every_write_through_the_store_is_held_to_it(db):
         group = group_store.insert_group(conn, pk, new_id("S"), {
             "displayName": "g", "members": [{"value": made.id}], "schemas": []})
         renamed = group_store.update_group(conn, group, {"displayName": "h", "Id": "x"})
-    assert made.attrs == {"userName": "direct", "name": {}}
+    assert made.attrs == {"userName": "direct"}
     assert changed.attrs == {"userName": "direct", "title": "T"}
     assert group.attrs == {"displayName": "g"} and renamed.attrs == {"displayName": "h"}
     with db.read() as conn:
@@ -163,22 +187,26 @@ def test_migration_0008_cleans_the_rows_written_before(empty_database_url):
         "owner": {"schemas": [], "userName": "owner", "id": "x"},
         "member": {"userName": "member", "Groups": [{"value": "S1"}]},
         "imported": {"userName": "imported", "name": {"givenName": "I", ENT: {"a": 1}},
-                     'q"': 1, ENT: {"department": "D"}},
+                     'q"': 1, ENT: {"department": "D"}, "emails": [{"x:y": 1}]},
         "plain": {"userName": "plain", "title": '"schemas": in a value',
                   ENT: {"schemas": ["kept: not the server's"]}},
     }
     try:
         migrate.upgrade(db, "0007")
         access = make_tenant(db)
-        with db.write() as conn:
+        insert = text(
+            "INSERT INTO users (id, tenant_pk, user_name, user_name_lower, attrs,"
+            f" created_at, modified_at, version, active, role, is_bot, erased)"
+            f" VALUES (:id, :tenant, :name, :name, {attrs_param}, :old, :old, 3, true,"
+            " 'member', false, false)")
+        with db.write() as conn:  # more rows than one batch of the migration, first
+            conn.execute(insert, [
+                {"id": new_id("U"), "tenant": access.tenant.pk, "name": f"filler{i}",
+                 "attrs": json.dumps({"userName": f"filler{i}"}), "old": old}
+                for i in range(1100)])
             for name, attrs in users.items():
-                conn.execute(text(
-                    "INSERT INTO users (id, tenant_pk, user_name, user_name_lower, attrs,"
-                    f" created_at, modified_at, version, active, role, is_bot, erased)"
-                    f" VALUES (:id, :tenant, :name, :name, {attrs_param}, :old, :old, 3, true,"
-                    " 'member', false, false)"),
-                    {"id": new_id("U"), "tenant": access.tenant.pk, "name": name,
-                     "attrs": json.dumps(attrs), "old": old})
+                conn.execute(insert, {"id": new_id("U"), "tenant": access.tenant.pk,
+                                      "name": name, "attrs": json.dumps(attrs), "old": old})
             conn.execute(text(
                 "INSERT INTO groups (id, tenant_pk, display_name, display_name_lower, attrs,"
                 f" created_at, modified_at, version) VALUES ('S1', :tenant, 'g', 'g',"
@@ -190,7 +218,10 @@ def test_migration_0008_cleans_the_rows_written_before(empty_database_url):
             found = {r.user_name: (r.attrs, r.version, r.modified_at > old) for r in conn.execute(
                 select(t.users.c.user_name, t.users.c.attrs, t.users.c.version,
                        t.users.c.modified_at))}
-            group = conn.execute(select(t.groups.c.attrs, t.groups.c.version)).one()
+            group = conn.execute(select(t.groups.c.attrs, t.groups.c.version,
+                                        t.groups.c.modified_at > old)).one()
+        fillers = [found.pop(f"filler{i}") for i in range(1100)]
+        assert all(f == ({"userName": f"filler{i}"}, 3, False) for i, f in enumerate(fillers))
         assert found == {
             "owner": ({"userName": "owner"}, 4, True),
             "member": ({"userName": "member"}, 4, True),
@@ -198,6 +229,6 @@ def test_migration_0008_cleans_the_rows_written_before(empty_database_url):
                           ENT: {"department": "D"}}, 4, True),
             "plain": (users["plain"], 3, False),
         }
-        assert tuple(group) == ({"displayName": "g"}, 2)
+        assert tuple(group) == ({"displayName": "g"}, 2, True)
     finally:
         db.dispose()

@@ -28,18 +28,29 @@ def stored_form(attrs: dict[str, Any], relation: str, *, strict: bool = False) -
     """``attrs`` as stored: without the server's keys or ``relation`` (``groups`` or
     ``members``), in any case (RFC 7643 §2.1), and without keys no attribute can have:
     one holding a quote, or below the top one holding a colon (only an extension's URN
-    has one, and only at the top). No client write holds such keys (``canonical_body``
-    drops them), but a dump may; ``strict`` refuses them with ``ValueError`` instead.
+    has one, and only at the top). An object or list item left empty by that goes too,
+    as an attribute with no value is absent. No client write holds such keys
+    (``canonical_body`` drops them), but a dump may; ``strict`` refuses them with
+    ``ValueError`` instead.
 
-    Returns ``attrs`` itself when nothing is dropped."""
+    Returns ``attrs`` itself, after one scan, when nothing is dropped (every write)."""
     dropped = SERVER_KEYS | {relation}
+    for key, value in attrs.items():
+        if key.lower() in dropped or '"' in key or _odd(value):
+            break
+    else:
+        return attrs
     out: dict[str, Any] = {}
     for key, value in attrs.items():
-        if key.lower() in dropped:
-            continue
-        if _named(key, key, strict, top=True):
-            out[key] = _clean(value, key, strict)
-    return attrs if out == attrs else out
+        if key.lower() not in dropped and _named(key, key, strict, top=True):
+            kept = _clean(value, key, strict)
+            if kept is not _GONE:
+                out[key] = kept
+    return out
+
+
+_GONE = object()
+"""What :func:`_clean` returns for an object or list left empty by cleaning."""
 
 
 def _named(key: str, where: str, strict: bool, *, top: bool = False) -> bool:
@@ -51,13 +62,34 @@ def _named(key: str, where: str, strict: bool, *, top: bool = False) -> bool:
     return False
 
 
-def _clean(value: Any, where: str, strict: bool) -> Any:
-    """``value`` without the keys below it that no attribute can have."""
+def _odd(value: Any) -> bool:
+    """Whether some key below ``value`` is one no attribute can have (a scan that builds
+    nothing: every write pays it)."""
     if isinstance(value, dict):
-        return {k: _clean(v, f"{where}.{k}", strict) for k, v in value.items()
-                if _named(k, f"{where}.{k}", strict)}
+        for key, inner in value.items():
+            if '"' in key or ":" in key or _odd(inner):
+                return True
+    elif isinstance(value, list):
+        for inner in value:
+            if _odd(inner):
+                return True
+    return False
+
+
+def _clean(value: Any, where: str, strict: bool) -> Any:
+    """``value`` without the keys below it that no attribute can have, or ``_GONE`` when
+    that leaves an object or a list empty that was not."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if _named(k, f"{where}.{k}", strict):
+                kept = _clean(v, f"{where}.{k}", strict)
+                if kept is not _GONE:
+                    out[k] = kept
+        return _GONE if value and not out else out
     if isinstance(value, list):
-        return [_clean(v, where, strict) for v in value]
+        items = [kept for v in value if (kept := _clean(v, where, strict)) is not _GONE]
+        return _GONE if value and not items else items
     return value
 
 

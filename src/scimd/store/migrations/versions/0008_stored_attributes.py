@@ -10,8 +10,9 @@ key holding a quote, nor below the top a key holding a colon (``store/stored_for
 ``scimd tenant create`` stored ``"schemas": []`` with each primary owner, which then
 answered an empty ``schemas`` (RFC 7643 §3 requires the core schema's URN), and an
 imported dump could hold anything. Each row changed gets a new version and
-``lastModified``, since its representation changes (RFC 7644 §3.14). There is nothing to
-put back on a downgrade.
+``lastModified``, since its representation changes (RFC 7644 §3.14); an object or list
+item left empty goes too. No audit event is written for these changes. There is nothing
+to put back on a downgrade.
 
 The rule is written out here rather than imported: a migration must do what it did
 when it was written, whatever the code becomes.
@@ -33,22 +34,29 @@ STORED = (("users", "groups"), ("groups", "members"))
 BATCH = 1000
 
 
+GONE = object()
+
+
 def _named(key: str, top: bool) -> bool:
     return '"' not in key and (top or ":" not in key)
 
 
 def _clean(value: Any) -> Any:
+    """``value`` without odd keys below it; ``GONE`` if that empties an object or list."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if _named(k, top=False)}
+        out = {k: kept for k, v in value.items()
+               if _named(k, top=False) and (kept := _clean(v)) is not GONE}
+        return GONE if value and not out else out
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        items = [kept for v in value if (kept := _clean(v)) is not GONE]
+        return GONE if value and not items else items
     return value
 
 
 def _stored(attrs: dict, relation: str) -> dict:
     dropped = {"schemas", "id", "meta", relation}
-    return {k: _clean(v) for k, v in attrs.items()
-            if k.lower() not in dropped and _named(k, top=True)}
+    return {k: kept for k, v in attrs.items()
+            if k.lower() not in dropped and _named(k, top=True) and (kept := _clean(v)) is not GONE}
 
 
 def upgrade() -> None:
