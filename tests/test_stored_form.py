@@ -50,7 +50,7 @@ def test_the_server_keys_and_the_relation_are_dropped():
 ])
 def test_a_key_no_attribute_can_have_is_dropped_or_refused(attrs, kept):
     """Writers drop such keys, as ``canonical_body`` drops unknown ones, and an object
-    left empty with them (RFC 7643 §2.5: no value is absent); an import is refused
+    left empty with them (RFC 7643 §2.5: empty is unassigned); an import is refused
     instead, so that the operator learns of them (docs/cli.md)."""
     assert stored_form(attrs, "groups") == kept
     with pytest.raises(ValueError, match="not an attribute name"):
