@@ -18,6 +18,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +78,30 @@ def test_healthz_and_readyz(http):
     assert http.get("/healthz").status_code == 200
     r = http.get("/readyz")
     assert r.status_code == 200 and r.text == "ready"
+
+
+def test_readyz_answers_within_the_request_timeout(sqlite_url, monkeypatch):
+    """A database that hangs gets 503 from ``/readyz`` within ``SCIMD_REQUEST_TIMEOUT``
+    when that is shorter than the probe's own 3 s (docs/operations.md)."""
+    db = connect(sqlite_url)
+    hung = threading.Event()
+
+    def connect_and_hang(*_args, **_kw):
+        hung.wait(10)
+        raise TimeoutError("hung")
+
+    try:
+        app = create_app(Settings(database_url=sqlite_url, request_timeout=0.5), db)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            monkeypatch.setattr(db.engine, "connect", connect_and_hang)
+            started = time.monotonic()
+            r = client.get("/readyz")
+            elapsed = time.monotonic() - started
+        assert r.status_code == 503 and r.text == "database unavailable"
+        assert elapsed < observability.READY_TIMEOUT - 1
+    finally:
+        hung.set()
+        db.dispose()
 
 
 @pytest.mark.parametrize("url", ["sqlite:////nonexistent-scimd-dir/x/scimd.db",

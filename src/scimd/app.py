@@ -157,7 +157,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def render_error(request: Request, exc: ScimError) -> Response:
         return error_response(request, exc, settings)
 
-    operations = [Route("/healthz", healthz), Route("/readyz", observability.readiness(database))]
+    ready_within = observability.READY_TIMEOUT
+    if settings.request_timeout:  # a probe is a request: it answers within their limit
+        ready_within = min(ready_within, settings.request_timeout)
+    operations = [Route("/healthz", healthz),
+                  Route("/readyz", observability.readiness(database, ready_within))]
     if settings.metrics != "off":
         operations.append(Route("/metrics", observability.metrics_endpoint(
             settings.metrics, database, render_error)))

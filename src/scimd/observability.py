@@ -68,7 +68,8 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_REQUEST_ID = 128
 _REQUEST_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._:/+=@-]")
 READY_TIMEOUT = 3.0
-"""Seconds ``/readyz`` waits for the database before answering 503."""
+"""Seconds ``/readyz`` waits for the database before answering 503 (less when
+``SCIMD_REQUEST_TIMEOUT`` is shorter)."""
 
 # -- metrics ---------------------------------------------------------------------------
 
@@ -363,8 +364,9 @@ def _tenant_id(state: dict[str, Any] | None) -> str | None:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def readiness(db: Database) -> Endpoint:
-    """``GET /readyz``: 200 when the database answers ``SELECT 1`` within a few seconds."""
+def readiness(db: Database, within: float = READY_TIMEOUT) -> Endpoint:
+    """``GET /readyz``: 200 when the database answers ``SELECT 1`` within ``within``
+    seconds, else 503."""
     limiter: list[anyio.CapacityLimiter] = []
 
     def ping() -> str | None:
@@ -379,7 +381,7 @@ def readiness(db: Database) -> Endpoint:
         if not limiter:  # own threads: a hung database must not take the request threads
             limiter.append(anyio.CapacityLimiter(2))
         problem: str | None = "no answer within the time limit"
-        with anyio.move_on_after(READY_TIMEOUT):
+        with anyio.move_on_after(within):
             problem = await anyio.to_thread.run_sync(ping, abandon_on_cancel=True,
                                                      limiter=limiter[0])
         if problem is None:
