@@ -248,7 +248,7 @@ def test_a_guest_without_the_extension_stays_spliced(rfc, db, spliced):
 
 def test_slack_tenants_are_rendered_from_decoded_attributes(scim, spliced):
     """Slack's shapes (spec §2, §5) are built from the decoded attributes, on SCIM 2.0 and
-    1.1: a Slack wire asked to splice raises, which would answer 500 here."""
+    1.1: Slack wires have no splicer."""
     slack = scim("slack")
     made = slack.create_user("slacker")
     for prefix in ("/scim/v2", "/scim/v1"):
@@ -256,5 +256,5 @@ def test_slack_tenants_are_rendered_from_decoded_attributes(scim, spliced):
         assert r.status_code == 200 and made["id"] in r.text
         assert r.headers["content-type"] == "application/json; charset=utf-8"
     assert spliced == []
-    with pytest.raises(NotImplementedError):
-        wire_for(policy_named("slack"), 2).list_json([], 0, 1)
+    assert all(wire_for(policy_named("slack"), v).splicer is None for v in (1, 2))
+    assert wire_for(policy_named("rfc"), 2).splicer is v2_render

@@ -464,7 +464,7 @@ class ScimApi:
         rtype = call.policy.user_type if user else call.policy.group_type
         query, proj = self._query(call, params, rtype)
         base = self.base(request)
-        if call.wire.splices_stored_json and proj.everything:
+        if call.wire.splicer is not None and proj.everything:
             return self._list_spliced(call, user, rtype, query, base)
         if user:
             page = self.s.users.list(call.tenant, query)
@@ -485,17 +485,17 @@ class ScimApi:
         (``v2_render.user_json``): what an identity provider's full read of a directory
         asks for, page after page. Records the store decoded (filtered or sorted pages, a
         guest's) are serialised as single resources are."""
-        wire, tenant = call.wire, call.tenant
+        wire, tenant, splicer = call.wire, call.tenant, call.wire.splicer
         query.attrs_as_text = True
         if user:
             page = self.s.users.list(tenant, query)
-            parts = [wire.user_json(r, rtype, base) if isinstance(r, UserText)
+            parts = [splicer.user_json(r, rtype, base) if isinstance(r, UserText)
                      else orjson.dumps(wire.user(r, tenant, rtype, base)) for r in page.items]
         else:
             page = self.s.groups.list(tenant, query)
-            parts = [wire.group_json(r, base) if isinstance(r, GroupText)
+            parts = [splicer.group_json(r, base) if isinstance(r, GroupText)
                      else orjson.dumps(wire.group(r, base)) for r in page.items]
-        return Response(wire.list_json(parts, page.total, query.start_index),
+        return Response(splicer.list_json(parts, page.total, query.start_index),
                         media_type=wire.media_type)
 
     def _query(self, call: Call, params: dict[str, Any],

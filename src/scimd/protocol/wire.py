@@ -8,6 +8,7 @@ handlers in :mod:`scimd.protocol.api` are the same for all three.
 from __future__ import annotations
 
 import json
+from types import ModuleType
 from typing import Any
 
 from scimd.directory.policy import Policy
@@ -21,7 +22,7 @@ from scimd.scim.patch import parse_operations
 from scimd.scim.slack_filter import check_spacing, normalize_literals
 from scimd.scim.slack_schemas import GUEST_URN, PROFILE_URN, V1_CORE, V1_TO_V2
 from scimd.scim.validate import canonical_body
-from scimd.store.records import GroupRecord, GroupText, Tenant, UserRecord, UserText
+from scimd.store.records import GroupRecord, Tenant, UserRecord
 
 Ops = list[tuple[str, str | None, Any]]
 
@@ -39,9 +40,10 @@ class RfcWire:
     gets 200 and the group."""
     patch_group_body_on_request = True
     send_meta_version = True
-    splices_stored_json = True
-    """Whole-directory list pages are written by :meth:`user_json`, :meth:`group_json` and
-    :meth:`list_json` from the stored JSON text, undecoded (docs/decisions.md)."""
+    splicer: ModuleType | None = v2_render
+    """What writes whole-directory list pages from the stored JSON text, undecoded
+    (``user_json``, ``group_json``, ``list_json``; docs/decisions.md); ``None`` where the
+    wire's shapes need the decoded attributes."""
 
     def user(self, rec: UserRecord, tenant: Tenant, rtype: ResourceType, base: str) -> dict:
         return v2_render.render_user(rec, rtype, base)
@@ -51,15 +53,6 @@ class RfcWire:
 
     def list(self, docs: list[dict], total: int, start: int) -> dict:
         return v2_render.render_list(docs, total, start)
-
-    def user_json(self, rec: UserText, rtype: ResourceType, base: str) -> bytes:
-        return v2_render.user_json(rec, rtype, base)
-
-    def group_json(self, rec: GroupText, base: str) -> bytes:
-        return v2_render.group_json(rec, base)
-
-    def list_json(self, resources: list[bytes], total: int, start: int) -> bytes:
-        return v2_render.list_json(resources, total, start)
 
     def error(self, exc: ScimError) -> dict:
         return v2_render.render_error(exc)
@@ -103,7 +96,7 @@ class SlackWire(RfcWire):
 
     media_type = SLACK_JSON
     send_meta_version = False
-    splices_stored_json = False
+    splicer = None  # Slack's shapes are built from decoded attributes (spec §2, §5)
 
     def __init__(self, version: int) -> None:
         self.version = version
@@ -113,15 +106,6 @@ class SlackWire(RfcWire):
 
     def user(self, rec: UserRecord, tenant: Tenant, rtype: ResourceType, base: str) -> dict:
         return slack_render.render_user(rec, tenant, base, self.version)
-
-    def user_json(self, rec: UserText, rtype: ResourceType, base: str) -> bytes:
-        raise NotImplementedError("Slack's shapes are rendered from decoded attributes")
-
-    def group_json(self, rec: GroupText, base: str) -> bytes:
-        raise NotImplementedError("Slack's shapes are rendered from decoded attributes")
-
-    def list_json(self, resources: list[bytes], total: int, start: int) -> bytes:
-        raise NotImplementedError("Slack's shapes are rendered from decoded attributes")
 
     def group(self, rec: GroupRecord, base: str) -> dict:
         return slack_render.render_group(rec, base, self.version)
