@@ -48,6 +48,13 @@ attrs = st.builds(lambda core, ext: {**core, **({ENT: ext} if ext is not None el
 relations = st.none() | st.lists(st.fixed_dictionaries({
     "value": text, "display": text, "type": st.sampled_from(["direct", "User", "Group"])}),
     max_size=3)
+framing = st.fixed_dictionaries({
+    "rid": text | st.sampled_from(["U07", '"', "\\", "\u2028"]),
+    "stamp": text | st.just("2026-11-27T21:00:00Z"),
+    "version": st.integers(0, 2**63 - 1),
+    "base": (text | st.sampled_from(['https://h"q/scim/v2', "http://[::1]:8000/\\x"]))})
+"""What the server writes around the stored text: id, timestamps, version and the base
+of ``meta.location`` (which comes from the ``Host`` header)."""
 
 
 def _stored(a: dict, relation: str) -> dict:
@@ -55,37 +62,41 @@ def _stored(a: dict, relation: str) -> dict:
     return stored_form(a, relation)
 
 
-def _user(a: dict, groups: list | None, role: str = "member") -> tuple[UserRecord, UserText]:
-    when = "2026-11-27T21:00:00Z"
-    rec = UserRecord(7, "U07", a, True, when, when, 3, role, groups=groups)
-    raw = UserText(7, "U07", orjson.dumps(a), when, when, 3, role, groups=groups)
+def _user(a: dict, groups: list | None, rid: str = "U07", stamp: str = "2026-11-27T21:00:00Z",
+          version: int = 3, role: str = "member") -> tuple[UserRecord, UserText]:
+    rec = UserRecord(7, rid, a, True, stamp, stamp + "m", version, role, groups=groups)
+    raw = UserText(7, rid, orjson.dumps(a), stamp, stamp + "m", version, role, groups=groups)
     return rec, raw
 
 
+PLAIN = {"rid": "U07", "stamp": "2026-11-27T21:00:00Z", "version": 3, "base": BASE}
+
+
 @settings(max_examples=400, deadline=None)
-@given(attrs, relations)
-@example({"userName": "u", "title": f'"{ENT}":{{"x":1}}'}, None)  # the URN in a value only
-@example({"userName": "u", ENT: {}}, [])  # an empty extension still lists its schema
-@example({}, None)
-def test_a_spliced_user_is_byte_for_byte_the_rendered_user(a, groups):
+@given(attrs, relations, framing)
+@example({"userName": "u", "title": f'"{ENT}":{{"x":1}}'}, None, PLAIN)  # URN in a value
+@example({"userName": "u", ENT: {}}, [], PLAIN)  # an empty extension still lists its schema
+@example({}, None, PLAIN)
+def test_a_spliced_user_is_byte_for_byte_the_rendered_user(a, groups, frame):
     a = _stored(a, "groups")
-    rec, raw = _user(a, groups)
-    rendered = v2_render.render_user(rec, RTYPE, BASE)
-    assert v2_render.user_json(raw, RTYPE, BASE) == orjson.dumps(rendered)
+    base = frame["base"]
+    rec, raw = _user(a, groups, frame["rid"], frame["stamp"], frame["version"])
+    rendered = v2_render.render_user(rec, RTYPE, base)
+    assert v2_render.user_json(raw, RTYPE, base) == orjson.dumps(rendered)
     assert rendered["schemas"] == [USER_URN] + ([ENT] if ENT in a else [])
     # PostgreSQL hands over jsonb's own text: spaces, other key order, same document.
     raw.attrs_json = json.dumps(a, ensure_ascii=False).encode()
-    assert orjson.loads(v2_render.user_json(raw, RTYPE, BASE)) == rendered
+    assert orjson.loads(v2_render.user_json(raw, RTYPE, base)) == rendered
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(key, values, max_size=4), relations)
-def test_a_spliced_group_is_byte_for_byte_the_rendered_group(a, members):
+@given(st.dictionaries(key, values, max_size=4), relations, framing)
+def test_a_spliced_group_is_byte_for_byte_the_rendered_group(a, members, frame):
     a = _stored(a, "members")
-    when = "2026-11-27T21:00:00Z"
-    rec = GroupRecord(9, "S09", a, when, when, 2, members=members)
-    raw = GroupText(9, "S09", orjson.dumps(a), when, when, 2, members=members)
-    assert v2_render.group_json(raw, BASE) == orjson.dumps(v2_render.render_group(rec, BASE))
+    gid, when, version, base = frame["rid"], frame["stamp"], frame["version"], frame["base"]
+    rec = GroupRecord(9, gid, a, when, when + "m", version, members=members)
+    raw = GroupText(9, gid, orjson.dumps(a), when, when + "m", version, members=members)
+    assert v2_render.group_json(raw, base) == orjson.dumps(v2_render.render_group(rec, base))
 
 
 @settings(max_examples=100, deadline=None)

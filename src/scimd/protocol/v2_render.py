@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 
 import orjson
 
@@ -40,16 +40,17 @@ def render_user(rec: UserRecord, rtype: ResourceType, base: str) -> dict:
     return doc
 
 
-def _user_tail(rec: UserRecord | UserText, base: str) -> dict:
+def _user_tail(rec: UserRecord, base: str) -> dict:
     tail: dict = {}
     if rec.groups is not None:
-        tail["groups"] = [
-            {"value": g["value"], "$ref": f"{base}/Groups/{g['value']}",
-             "display": g["display"], "type": g["type"]}
-            for g in rec.groups
-        ]
+        tail["groups"] = _group_refs(rec.groups, base)
     tail["meta"] = _meta("User", rec, f"{base}/Users/{rec.id}")
     return tail
+
+
+def _group_refs(groups: list[dict], base: str) -> list[dict]:
+    return [{"value": g["value"], "$ref": f"{base}/Groups/{g['value']}",
+             "display": g["display"], "type": g["type"]} for g in groups]
 
 
 def render_group(rec: GroupRecord, base: str) -> dict:
@@ -65,17 +66,18 @@ def render_group(rec: GroupRecord, base: str) -> dict:
     return doc
 
 
-def _group_tail(rec: GroupRecord | GroupText, base: str) -> dict:
+def _group_tail(rec: GroupRecord, base: str) -> dict:
     tail: dict = {}
     if rec.members is not None:
-        tail["members"] = [
-            {"value": m["value"],
-             "$ref": f"{base}/{'Users' if m['type'] == 'User' else 'Groups'}/{m['value']}",
-             "type": m["type"]}
-            for m in rec.members
-        ]
+        tail["members"] = _member_refs(rec.members, base)
     tail["meta"] = _meta("Group", rec, f"{base}/Groups/{rec.id}")
     return tail
+
+
+def _member_refs(members: list[dict], base: str) -> list[dict]:
+    return [{"value": m["value"],
+             "$ref": f"{base}/{'Users' if m['type'] == 'User' else 'Groups'}/{m['value']}",
+             "type": m["type"]} for m in members]
 
 
 def user_json(rec: UserText, rtype: ResourceType, base: str) -> bytes:
@@ -88,16 +90,36 @@ def user_json(rec: UserText, rtype: ResourceType, base: str) -> bytes:
     An extension's schema is listed when its URN is a key of the stored object: the
     stored text holds ``"URN":`` only there, since a quote inside a string is escaped,
     and no stored key holds a quote nor, below the top, a colon (``store/stored_form.py``,
-    which also keeps ``schemas``, ``id``, ``groups`` and ``meta`` out of it)."""
+    which also keeps ``schemas``, ``id``, ``groups`` and ``meta`` out of it).
+
+    A page writes it 100 times, so it fills one byte template: the opening up to
+    ``"id":`` comes from a cache per set of listed extensions, ``base``'s locations from
+    a cache per base, and strings are escaped by orjson (RFC 8259 §7) one by one, which
+    escapes their concatenation as well."""
     stored = rec.attrs_json
-    schemas = [USER_URN] + [e.id for e in rtype.extensions if _key(e.id) in stored]
-    return _splice({"schemas": schemas, "id": rec.id}, stored, _user_tail(rec, base))
+    rid = orjson.dumps(rec.id)
+    groups = rec.groups
+    if groups is None:
+        listed = b""
+    elif groups:
+        listed = b',"groups":' + orjson.dumps(_group_refs(groups, base))
+    else:
+        listed = b',"groups":[]'
+    return _USER_TEMPLATE % (_user_head(rtype.extensions, stored), rid, _members(stored),
+                             listed, orjson.dumps(rec.created_at),
+                             orjson.dumps(rec.modified_at), _locations(base)[0], rid[1:-1],
+                             rec.version)
 
 
 def group_json(rec: GroupText, base: str) -> bytes:
     """:func:`render_group` serialised, as :func:`user_json` does."""
-    return _splice({"schemas": [GROUP_URN], "id": rec.id}, rec.attrs_json,
-                   _group_tail(rec, base))
+    gid = orjson.dumps(rec.id)
+    members = b""
+    if rec.members is not None:
+        members = b',"members":' + orjson.dumps(_member_refs(rec.members, base))
+    return _GROUP_TEMPLATE % (gid, _members(rec.attrs_json), members,
+                              orjson.dumps(rec.created_at), orjson.dumps(rec.modified_at),
+                              _locations(base)[1], gid[1:-1], rec.version)
 
 
 def list_json(resources: list[bytes], total: int, start_index: int) -> bytes:
@@ -107,21 +129,50 @@ def list_json(resources: list[bytes], total: int, start_index: int) -> bytes:
     return orjson.dumps(doc)[:-2] + b",".join(resources) + b"]}"  # "Resources" is last
 
 
-@cache
-def _key(urn: str) -> bytes:
-    return orjson.dumps(urn) + b":"
+_META = (b',"meta":{"resourceType":"%s","created":%%b,"lastModified":%%b,'
+         b'"location":%%b%%b","version":"W/\\"%%d\\""}}')
+_USER_TEMPLATE = b"%b%b%b%b" + _META % b"User"
+_GROUP_TEMPLATE = (orjson.dumps({"schemas": [GROUP_URN], "id": ""})[:-3]  # up to "id":
+                   + b"%b%b%b" + _META % b"Group")
+_HEADS: dict[int, tuple[tuple, list[tuple[int, bytes]], dict[int, bytes]]] = {}
 
 
-def _splice(head: dict, stored: bytes, tail: dict) -> bytes:
-    """One JSON object: ``head``'s members, the stored object's, then ``tail``'s. The
-    stored text is a JSON object, written by orjson (SQLite) or ``jsonb`` (PostgreSQL)
-    without surrounding space; its members are copied between the braces. The text is
-    trusted as its writer left it: only text that is plainly no object is refused."""
+def _user_head(extensions: tuple, stored: bytes) -> bytes:
+    """``{"schemas":[...],"id":`` listing the extensions whose key ``stored`` holds.
+    Extensions are a resource type's, which lives as long as the process; an entry keeps
+    the tuple it was built for, and is built again if another takes its place."""
+    entry = _HEADS.get(id(extensions))
+    if entry is None or entry[0] is not extensions:
+        entry = _HEADS[id(extensions)] = (
+            extensions, [(1 << i, orjson.dumps(e.id) + b":") for i, e in enumerate(extensions)],
+            {})
+    present = 0
+    for bit, key in entry[1]:
+        if key in stored:
+            present |= bit
+    head = entry[2].get(present)
+    if head is None:
+        listed = [e.id for i, e in enumerate(extensions) if present & 1 << i]
+        head = entry[2][present] = orjson.dumps(
+            {"schemas": [USER_URN, *listed], "id": ""})[:-3]
+    return head
+
+
+@lru_cache(maxsize=64)
+def _locations(base: str) -> tuple[bytes, bytes]:
+    """The JSON strings of ``base``'s Users and Groups locations, still open for an id.
+    Bases come from the ``Host`` header, so the cache is bounded."""
+    return orjson.dumps(f"{base}/Users/")[:-1], orjson.dumps(f"{base}/Groups/")[:-1]
+
+
+def _members(stored: bytes) -> bytes:
+    """The members of a stored JSON object with a comma before them, or nothing. The
+    text is orjson's (SQLite) or ``jsonb``'s (PostgreSQL), which write no space inside
+    the braces; it is trusted as its writer left it: only text that is plainly no object
+    is refused."""
     if stored[:1] != b"{" or stored[-1:] != b"}":
         raise ValueError("stored attributes are not a JSON object")
-    inner = stored[1:-1].strip()
-    middle = b"," + inner if inner else b""
-    return orjson.dumps(head)[:-1] + middle + b"," + orjson.dumps(tail)[1:]
+    return b"," + stored[1:-1] if len(stored) > 2 else b""
 
 
 def render_list(resources: list[dict], total: int, start_index: int) -> dict:
