@@ -10,6 +10,9 @@ and at the end prints one report (Markdown) and writes it with the raw figures t
   from bench/.venv-peer), one worker;
 - ``floor``: the least work of a GET by id as a bare ASGI app (bench/floor_app.py) on
   the SQLite file scimd was measured on, after scimd's SQLite 1-worker runs;
+- ``same cost``: a bare ASGI app spending the CPU time of one of scimd's list pages on
+  every request and answering as many bytes (bench/same_cost_app.py), after each of
+  scimd's 1-worker runs;
 - ``scimd`` on SQLite and PostgreSQL, 10,000 and 100,000 users, 1 and 2 workers.
 
 Load comes from a separate process: Debian's ``wrk`` (C, one thread, 16 connections by
@@ -58,6 +61,8 @@ PROJECT_BIN = ROOT / ".venv" / "bin"
 PEER_BIN = BENCH / ".venv-peer" / "bin"
 RESULTS = BENCH / "results"
 HOST = "127.0.0.1"
+CEILING_CPU_S: dict[int, float] = {}
+"""The ceiling's CPU seconds per request, by worker count: uvicorn's own share of one."""
 PG_URL = os.environ.get("SCIMD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SCIMD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -571,6 +576,8 @@ def run_ceiling(cfg: Config, workers: int, workdir: Path) -> dict[str, Any]:
         ids = [f"W{i:010d}" for i in range(1000)]
         lines = request_lines("ceiling", "", ids, random.Random(1), "c")
         result = load_scenario(cfg, server, "none", "ceiling", lines, 1, workdir)
+        if result.get("rps"):
+            CEILING_CPU_S[workers] = result["cpu_server"] / result["rps"]
         return {"target": "ceiling", "workers": workers, "scenarios": {"ceiling": result},
                 "memory": server.memory()}
     finally:
@@ -589,6 +596,29 @@ def run_floor(cfg: Config, sqlite_path: Path, token: str, ids: list[str], size: 
     try:
         lines = request_lines("get_user", "/scim/v2", ids, random.Random(size), "f")
         return load_scenario(cfg, server, token, "get_user", lines, size, workdir)
+    finally:
+        server.stop()
+
+
+def run_same_cost(cfg: Config, page: dict[str, Any], size: int,
+                  workdir: Path) -> dict[str, Any] | None:
+    """A list page's CPU time and answer size on bench/same_cost_app.py: the p50 and p99
+    any server of that cost per request gets here (README, line 4). uvicorn's own share,
+    the ceiling's CPU per request, is taken off, since the bare app pays it too."""
+    if not page.get("rps") or not page.get("cpu_server") or page.get("mode"):
+        return None
+    cpu_us = max(0.0, page["cpu_server"] / page["rps"] - CEILING_CPU_S.get(1, 0.0)) * 1e6
+    log(f"  same cost: a bare ASGI app spending {cpu_us:.0f} µs of CPU per request")
+    port = free_port()
+    server = Server("same-cost", [str(PROJECT_BIN / "python"), str(BENCH / "same_cost_app.py"),
+                                  "--port", str(port), "--cpu-us", f"{cpu_us:.1f}",
+                                  "--bytes", str(page["probe_bytes"])],
+                    dict(os.environ), "/", port, workdir / f"same-cost-{size}.log", 30)
+    try:
+        lines = request_lines("ceiling", "", [f"W{i:010d}" for i in range(1000)],
+                              random.Random(size), "c")
+        result = load_scenario(cfg, server, "none", "same_cost", lines, size, workdir)
+        return {**result, "cpu_us_spent": round(cpu_us, 1)}
     finally:
         server.stop()
 
@@ -686,11 +716,14 @@ def run_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path) -> d
         memory = server.memory()
         server.stop()
         server = None
-        floor = None
+        floor = same_cost = None
         if db == "sqlite" and workers == 1 and cfg.ceiling and "get_user" in scenarios:
             floor = run_floor(cfg, sqlite_path, token, ids, size, workdir)
+        if workers == 1 and cfg.ceiling and "list_page" in scenarios:
+            same_cost = run_same_cost(cfg, scenarios["list_page"], size, workdir)
         return {"target": "scimd", "db": db, "size": size, "workers": workers,
                 "scenarios": scenarios, "members": members, "memory": memory, "floor": floor,
+                "same_cost": same_cost,
                 "db_size_mb": {"seeded": size_seeded,
                                "after_run": db_size(db, sqlite_path, dbname)}}
     finally:
@@ -803,6 +836,14 @@ def report(cfg: Config, runs: list[dict[str, Any]], machine: dict[str, Any]) -> 
                     f"| {_fmt(p.get('p50_ms'), 2)} | {_fmt(p.get('p99_ms'), 2)} | "
                     f"{_ratio(f['rps'], p.get('rps'))} | {f.get('error_rate', 0):.1%} | "
                     f"{_cpu(f)} |")
+            c = r.get("same_cost") if name == "list_page" else None
+            if c and c.get("rps"):
+                out.append(
+                    f"| {r['db']} | {_fmt(r['size'])} | {r['workers']} | {label}: the same "
+                    f"CPU ({_fmt(c['cpu_us_spent'])} µs) and bytes, bare ASGI "
+                    f"(bench/same_cost_app.py) | {_fmt(c['rps'])} | {_fmt(c['p50_ms'], 2)} | "
+                    f"{_fmt(c['p99_ms'], 2)} | {_ratio(c['rps'], ceil)} | - | - | - | - | "
+                    f"{c.get('error_rate', 0):.1%} | {_cpu(c)} |")
 
     out += ["", "## Adding members in batches of 100 (one connection)", "",
             "Median ms per batch over 5 batches: 'first' = group holding 100 to 500 members, "
@@ -884,8 +925,10 @@ def verdicts(runs: list[dict[str, Any]], ceiling: dict, peers: dict) -> list[str
     parts = []
     for r in scimd:
         p99 = r["scenarios"].get("list_page", {}).get("p99_ms")
+        same = (r.get("same_cost") or {}).get("p99_ms")
         if p99 is not None and r["size"] >= 100_000:
-            parts.append((p99 < 25, f"{r['db']} {r['workers']}w p99 {p99:.1f} ms"))
+            parts.append((p99 < 25, f"{r['db']} {r['workers']}w p99 {p99:.1f} ms"
+                          + (f" (a bare app of the same cost: {same:.1f} ms)" if same else "")))
     lines.append(_line("list page of 100: p99 under 25 ms at 100,000 users", parts))
 
     # 5. Each scenario >= 5x the peer (same size, the peer has one worker).
