@@ -28,6 +28,8 @@ USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 BASE = "https://scim.example/scim/v2"
 RTYPE = policy_named("rfc").user_type
+SLACK_TYPE = policy_named("slack").user_type
+"""Three extensions: every subset of them opens a spliced user differently."""
 TRICKY = [f'"{ENT}":{{', f'\\"{ENT}\\":', '"}', "\\", '","id":"x', "Zoë ✓ 𝄞", "\u2028"]
 """Text that looks like JSON structure, or needs escaping, inside string values."""
 ODD_KEYS = ["schemas", "id", "meta", "groups", ENT, f'x"{ENT}', "a:b", 'q"']
@@ -90,13 +92,54 @@ def test_a_spliced_user_is_byte_for_byte_the_rendered_user(a, groups, frame):
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.dictionaries(key, values, max_size=3),
+       st.lists(st.sampled_from([e.id for e in SLACK_TYPE.extensions]), unique=True),
+       st.permutations(range(3)))
+def test_every_set_of_extensions_is_listed_in_the_types_order(core, present, order):
+    """RFC 7643 §3: ``schemas`` names the core schema and each extension the resource
+    holds, whatever order the stored object holds them in."""
+    a = _stored(core, "groups")
+    for i in order:  # stored in another order than the type lists them
+        urn = SLACK_TYPE.extensions[i].id
+        if urn in present:
+            a[urn] = {"n": i}
+    rec, raw = _user(a, [])
+    assert v2_render.user_json(raw, SLACK_TYPE, BASE) == orjson.dumps(
+        v2_render.render_user(rec, SLACK_TYPE, BASE))
+    assert orjson.loads(v2_render.user_json(raw, SLACK_TYPE, BASE))["schemas"] == [
+        USER_URN, *[e.id for e in SLACK_TYPE.extensions if e.id in a]]
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.dictionaries(key, values, max_size=4), relations, framing)
 def test_a_spliced_group_is_byte_for_byte_the_rendered_group(a, members, frame):
     a = _stored(a, "members")
     gid, when, version, base = frame["rid"], frame["stamp"], frame["version"], frame["base"]
     rec = GroupRecord(9, gid, a, when, when + "m", version, members=members)
     raw = GroupText(9, gid, orjson.dumps(a), when, when + "m", version, members=members)
-    assert v2_render.group_json(raw, base) == orjson.dumps(v2_render.render_group(rec, base))
+    rendered = v2_render.render_group(rec, base)
+    assert v2_render.group_json(raw, base) == orjson.dumps(rendered)
+    raw.attrs_json = json.dumps(a, ensure_ascii=False).encode()  # jsonb's text: spaces
+    assert orjson.loads(v2_render.group_json(raw, base)) == rendered
+
+
+@pytest.mark.parametrize("stored", [b"{}", b"{ }", b"{\n}"])
+def test_an_empty_stored_object_adds_no_members(stored):
+    raw = _user({}, None)[1]
+    raw.attrs_json = stored
+    assert orjson.loads(v2_render.user_json(raw, RTYPE, BASE)) == v2_render.render_user(
+        _user({}, None)[0], RTYPE, BASE)
+
+
+def test_a_long_host_is_escaped_but_not_kept():
+    """``meta.location`` comes from the ``Host`` header (``Api.base``); a long one is
+    written correctly and is not kept in the cache of bases."""
+    base = "http://" + '"' * 100_000
+    before = v2_render._cached_locations.cache_info().currsize
+    raw = _user({"userName": "u"}, None)[1]
+    doc = orjson.loads(v2_render.user_json(raw, RTYPE, base))
+    assert doc["meta"]["location"] == f"{base}/Users/U07"
+    assert v2_render._cached_locations.cache_info().currsize == before
 
 
 @settings(max_examples=100, deadline=None)

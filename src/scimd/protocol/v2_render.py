@@ -135,14 +135,14 @@ _USER_TEMPLATE = b"%b%b%b%b" + _META % b"User"
 _GROUP_TEMPLATE = (orjson.dumps({"schemas": [GROUP_URN], "id": ""})[:-3]  # up to "id":
                    + b"%b%b%b" + _META % b"Group")
 _HEADS: dict[int, tuple[tuple, list[tuple[int, bytes]], dict[int, bytes]]] = {}
+"""Per tuple of extensions (by identity; the entry holds the tuple, so its id stays its
+own): each extension's bit and key, and the openings built so far by set of bits."""
 
 
 def _user_head(extensions: tuple, stored: bytes) -> bytes:
-    """``{"schemas":[...],"id":`` listing the extensions whose key ``stored`` holds.
-    Extensions are a resource type's, which lives as long as the process; an entry keeps
-    the tuple it was built for, and is built again if another takes its place."""
+    """``{"schemas":[...],"id":`` listing the extensions whose key ``stored`` holds."""
     entry = _HEADS.get(id(extensions))
-    if entry is None or entry[0] is not extensions:
+    if entry is None:
         entry = _HEADS[id(extensions)] = (
             extensions, [(1 << i, orjson.dumps(e.id) + b":") for i, e in enumerate(extensions)],
             {})
@@ -158,21 +158,27 @@ def _user_head(extensions: tuple, stored: bytes) -> bytes:
     return head
 
 
-@lru_cache(maxsize=64)
 def _locations(base: str) -> tuple[bytes, bytes]:
     """The JSON strings of ``base``'s Users and Groups locations, still open for an id.
-    Bases come from the ``Host`` header, so the cache is bounded."""
+    Bases come from the ``Host`` header: only those of a plausible length are cached."""
+    return _cached_locations(base) if len(base) <= 512 else _escaped_locations(base)
+
+
+def _escaped_locations(base: str) -> tuple[bytes, bytes]:
     return orjson.dumps(f"{base}/Users/")[:-1], orjson.dumps(f"{base}/Groups/")[:-1]
+
+
+_cached_locations = lru_cache(maxsize=64)(_escaped_locations)
 
 
 def _members(stored: bytes) -> bytes:
     """The members of a stored JSON object with a comma before them, or nothing. The
-    text is orjson's (SQLite) or ``jsonb``'s (PostgreSQL), which write no space inside
-    the braces; it is trusted as its writer left it: only text that is plainly no object
-    is refused."""
+    text is orjson's (SQLite) or ``jsonb``'s (PostgreSQL); it is trusted as its writer
+    left it: only text that is plainly no object is refused."""
     if stored[:1] != b"{" or stored[-1:] != b"}":
         raise ValueError("stored attributes are not a JSON object")
-    return b"," + stored[1:-1] if len(stored) > 2 else b""
+    inner = stored[1:-1]
+    return b"," + inner if inner and not inner.isspace() else b""
 
 
 def render_list(resources: list[dict], total: int, start_index: int) -> dict:
