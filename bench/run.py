@@ -852,22 +852,13 @@ def report(cfg: Config, runs: list[dict[str, Any]], machine: dict[str, Any]) -> 
                 f"{_ratio(s.get('rps'), p.get('rps'))} | {err} | {_cpu(s)} |")
             f = r.get("floor") if name == "get_user" else None
             if f and f.get("rps"):
-                out.append(
-                    f"| {r['db']} | {_fmt(r['size'])} | {r['workers']} | {label}: floor "
-                    f"(bench/floor_app.py) | {_fmt(f['rps'])} | {_fmt(f['p50_ms'], 2)} | "
-                    f"{_fmt(f['p99_ms'], 2)} | {_ratio(f['rps'], ceil)} | {_fmt(p.get('rps'))} "
-                    f"| {_fmt(p.get('p50_ms'), 2)} | {_fmt(p.get('p99_ms'), 2)} | "
-                    f"{_ratio(f['rps'], p.get('rps'))} | {f.get('error_rate', 0):.1%} | "
-                    f"{_cpu(f)} |")
+                out.append(_reference_row(r, f"{label}: floor (bench/floor_app.py)", f, ceil, p))
             c = r.get("same_cost") if name == "list_page" else None
             if c and c.get("rps"):
-                out.append(
-                    f"| {r['db']} | {_fmt(r['size'])} | {r['workers']} | {label}: the same "
-                    f"CPU and bytes, bare ASGI (bench/same_cost_app.py; CPU per request "
-                    f"{_fmt(c.get('own_cpu_us'))} µs, scimd's {_fmt(c.get('scimd_cpu_us'))}) | "
-                    f"{_fmt(c['rps'])} | {_fmt(c['p50_ms'], 2)} | "
-                    f"{_fmt(c['p99_ms'], 2)} | {_ratio(c['rps'], ceil)} | - | - | - | - | "
-                    f"{c.get('error_rate', 0):.1%} | {_cpu(c)} |")
+                out.append(_reference_row(
+                    r, f"{label}: the same CPU and bytes, bare ASGI (bench/same_cost_app.py; "
+                    f"CPU per request {_fmt(c.get('own_cpu_us'))} µs, scimd's "
+                    f"{_fmt(c.get('scimd_cpu_us'))})", c, ceil, None))
 
     out += ["", "## Adding members in batches of 100 (one connection)", "",
             "Median ms per batch over 5 batches: 'first' = group holding 100 to 500 members, "
@@ -899,6 +890,21 @@ def report(cfg: Config, runs: list[dict[str, Any]], machine: dict[str, Any]) -> 
 
     out += ["", "## Budget", ""] + [f"- {line}" for line in verdicts(runs, ceiling, peers)]
     return "\n".join(out) + "\n"
+
+
+def _reference_row(r: dict[str, Any], label: str, ref: dict[str, Any], ceil: float | None,
+                   peer: dict[str, Any] | None) -> str:
+    """A reference app's row under scimd's: against the ceiling, and against the peer's
+    figures for the same scenario when they are given."""
+    if peer is None:
+        peer_cells = "- | - | - | -"
+    else:
+        peer_cells = (f"{_fmt(peer.get('rps'))} | {_fmt(peer.get('p50_ms'), 2)} | "
+                      f"{_fmt(peer.get('p99_ms'), 2)} | {_ratio(ref['rps'], peer.get('rps'))}")
+    return (f"| {r['db']} | {_fmt(r['size'])} | {r['workers']} | {label} | "
+            f"{_fmt(ref['rps'])} | {_fmt(ref['p50_ms'], 2)} | {_fmt(ref['p99_ms'], 2)} | "
+            f"{_ratio(ref['rps'], ceil)} | {peer_cells} | {ref.get('error_rate', 0):.1%} | "
+            f"{_cpu(ref)} |")
 
 
 def verdicts(runs: list[dict[str, Any]], ceiling: dict, peers: dict) -> list[str]:
