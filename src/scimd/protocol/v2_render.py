@@ -136,7 +136,9 @@ _GROUP_TEMPLATE = (orjson.dumps({"schemas": [GROUP_URN], "id": ""})[:-3]  # up t
                    + b"%b%b%b" + _META % b"Group")
 _HEADS: dict[int, tuple[tuple, list[tuple[int, bytes]], dict[int, bytes]]] = {}
 """Per tuple of extensions (by identity; the entry holds the tuple, so its id stays its
-own): each extension's bit and key, and the openings built so far by set of bits."""
+own): each extension's bit and key, and the openings built so far by set of bits. The
+tuples are those of the module-level resource types (``core_schemas``,
+``slack_schemas``), so it holds one entry per type."""
 
 
 def _user_head(extensions: tuple, stored: bytes) -> bytes:
