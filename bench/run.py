@@ -25,6 +25,7 @@ since it times each batch as the group grows. Every load loop is bounded in time
     .venv/bin/python bench/run.py                    # the full matrix
     .venv/bin/python bench/run.py --sizes 100000 --dbs sqlite --workers 1
     .venv/bin/python bench/run.py --profile --sizes 10000   # py-spy on the hot reads
+    .venv/bin/python bench/run.py --profile --dbs postgres --scenarios list_page
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -692,11 +693,14 @@ def run_peer(cfg: Config, size: int, workdir: Path) -> dict[str, Any]:
         server.stop()
 
 
-def run_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path) -> dict[str, Any]:
-    log(f"scimd, {db}, {size} users, {workers} worker(s)")
+@contextlib.contextmanager
+def seeded_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path, tag: str,
+                 ) -> Iterator[tuple[dict[str, str], str, list[str], Path, str]]:
+    """A fresh scimd database (a SQLite file, or a PostgreSQL database of this run) with
+    ``size`` users: the server's environment, its token, the users' ids, the SQLite path
+    and the PostgreSQL database's name. Both are removed at the end."""
     token = "xoxp-bench-" + secrets.token_urlsafe(24)
-    tag = f"{db}-{size}-w{workers}"
-    dbname = f"scimd_bench_{os.getpid()}_{size}_{workers}"
+    dbname = f"scimd_bench_{os.getpid()}_{tag.replace('-', '_')}"
     sqlite_path = workdir / f"scimd-{tag}.db"
     if db == "sqlite":
         for p in (sqlite_path, Path(f"{sqlite_path}-wal"), Path(f"{sqlite_path}-shm")):
@@ -712,7 +716,6 @@ def run_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path) -> d
     env.update(kv.split("=", 1) for kv in cfg.scimd_env)
     if workers > 1:  # the documented multi-process set-up: locks in Redis
         env.update(SCIMD_REDIS_URL=REDIS_URL, SCIMD_REDIS_PREFIX=f"scimd-bench-{os.getpid()}")
-    server = None
     try:
         if db != "sqlite":
             subprocess.run([str(PROJECT_BIN / "scimd"), "migrate"], env=env, check=True,
@@ -725,7 +728,28 @@ def run_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path) -> d
         if seed.returncode != 0:
             raise RuntimeError(f"seeding failed: {seed.stderr[-2000:]}")
         log(f"  {seed.stdout.strip()}")
-        ids = ids_path.read_text().split()
+        yield env, token, ids_path.read_text().split(), sqlite_path, dbname
+    finally:
+        CpuMeter.pg_db = None
+        if db != "sqlite":
+            pg_admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        else:
+            for p in (sqlite_path, Path(f"{sqlite_path}-wal"), Path(f"{sqlite_path}-shm")):
+                p.unlink(missing_ok=True)
+
+
+def run_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path) -> dict[str, Any]:
+    log(f"scimd, {db}, {size} users, {workers} worker(s)")
+    tag = f"{db}-{size}-w{workers}"
+    with seeded_scimd(cfg, db, size, workers, workdir, tag) as seeded:
+        return _measure_scimd(cfg, db, size, workers, workdir, tag, *seeded)
+
+
+def _measure_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path, tag: str,
+                   env: dict[str, str], token: str, ids: list[str], sqlite_path: Path,
+                   dbname: str) -> dict[str, Any]:
+    server = None
+    try:
         size_seeded = db_size(db, sqlite_path, dbname)
         port = free_port()
         server = Server("scimd", [str(PROJECT_BIN / "scimd"), "serve", "--host", HOST,
@@ -750,14 +774,8 @@ def run_scimd(cfg: Config, db: str, size: int, workers: int, workdir: Path) -> d
                 "db_size_mb": {"seeded": size_seeded,
                                "after_run": db_size(db, sqlite_path, dbname)}}
     finally:
-        CpuMeter.pg_db = None
         if server is not None:
             server.stop()
-        if db != "sqlite":
-            pg_admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        else:
-            for p in (sqlite_path, Path(f"{sqlite_path}-wal"), Path(f"{sqlite_path}-shm")):
-                p.unlink(missing_ok=True)
 
 
 def db_size(db: str, sqlite_path: Path, dbname: str) -> float:
@@ -1040,22 +1058,19 @@ def cpu_jitter(rounds: int = 3000) -> dict[str, float]:
 
 
 def run_profile(cfg: Config, workdir: Path) -> None:
-    """py-spy against scimd (SQLite, 1 worker) while wrk drives the hot read scenarios."""
+    """py-spy against scimd (1 worker, the first of ``--dbs`` and of ``--sizes``) while
+    wrk drives the hot read scenarios."""
+    db, size = cfg.dbs[0], cfg.sizes[0]
+    with seeded_scimd(cfg, db, size, 1, workdir, f"profile-{db}-{size}") as seeded:
+        env, token, ids, _, _ = seeded
+        _profile(cfg, workdir, env, token, ids)
+
+
+def _profile(cfg: Config, workdir: Path, env: dict[str, str], token: str,
+             ids: list[str]) -> None:
     from profile_report import summarize
 
     py_spy = shutil.which("py-spy") or str(PEER_BIN / "py-spy")
-    size = cfg.sizes[0]
-    token = "xoxp-bench-" + secrets.token_urlsafe(24)
-    sqlite_path = workdir / f"profile-{size}.db"
-    url = f"sqlite:///{sqlite_path}"
-    env = dict(os.environ, SCIMD_DATABASE_URL=url, SCIMD_BOOTSTRAP_TOKEN=token,
-               SCIMD_BOOTSTRAP_DIALECT="rfc", SCIMD_RATE_LIMITS="off")
-    env.update(kv.split("=", 1) for kv in cfg.scimd_env)
-    ids_path = workdir / f"profile-{size}.ids"
-    subprocess.run([str(PROJECT_BIN / "python"), str(BENCH / "seed_scimd.py"), "--url", url,
-                    "--token", token, "--users", str(size), "--ids-out", str(ids_path)],
-                   env=env, check=True, timeout=1800)
-    ids = ids_path.read_text().split()
     port = free_port()
     server = Server("scimd", [str(PROJECT_BIN / "scimd"), "serve", "--host", HOST,
                               "--port", str(port)], env, "/healthz", port,
@@ -1087,8 +1102,6 @@ def run_profile(cfg: Config, workdir: Path) -> None:
             log(f"  profiled {name}: {raw}")
     finally:
         server.stop()
-        for p in (sqlite_path, Path(f"{sqlite_path}-wal"), Path(f"{sqlite_path}-shm")):
-            p.unlink(missing_ok=True)
     text = "\n".join(reports)
     (RESULTS / f"profile-{cfg.tag}.md").write_text(text)
     print(text)
