@@ -141,6 +141,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await database.open_awaited_reads()  # PostgreSQL reads on this loop
         dispatcher = None
         if settings.webhooks:  # deliver webhooks from every server process (leased rows)
             from scimd.webhooks import Dispatcher
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if dispatcher is not None:
             dispatcher.stop()
         observability.worker_exiting()
+        await database.close_awaited_reads()
         if owned:
             database.dispose()
 

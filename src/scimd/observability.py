@@ -114,12 +114,16 @@ def rejected(code: str) -> None:
 
 
 def observe_pool(db: Database) -> None:
-    """Set the pool gauges from the engine's pool (a SQLite memory pool has no size)."""
-    pool = db.engine.pool
-    size = getattr(pool, "size", None)
-    checked_out = getattr(pool, "checkedout", None)
-    POOL_SIZE.set(size() if callable(size) else 1)
-    POOL_CHECKED_OUT.set(checked_out() if callable(checked_out) else 0)
+    """Set the pool gauges from the engines' pools, summed (a SQLite memory pool has no
+    size; PostgreSQL has a second pool for reads while a server runs)."""
+    sizes = checked_out = 0
+    for engine in db.engines:
+        size = getattr(engine.pool, "size", None)
+        out = getattr(engine.pool, "checkedout", None)
+        sizes += size() if callable(size) else 1
+        checked_out += out() if callable(out) else 0
+    POOL_SIZE.set(sizes)
+    POOL_CHECKED_OUT.set(checked_out)
 
 
 def metrics_text() -> bytes:

@@ -25,7 +25,7 @@ from scimd.directory.groups import Groups
 from scimd.directory.policy import Policy, policy_for, policy_named
 from scimd.directory.query import ListQuery
 from scimd.directory.users import Users
-from scimd.limits.deadlines import run_in_thread
+from scimd.limits.deadlines import bounded, run_in_thread
 from scimd.limits.locks import WriteLocks
 from scimd.limits.rates import RateLimits, buckets_for
 from scimd.protocol.http import JsonResponse, paging, parse_json
@@ -125,12 +125,16 @@ class ScimApi:
 
         Writes run in one worker-thread hop, under the server's cap on concurrent database
         work (``Services.limiter``): they may wait on a lock, on ``fsync`` or on a password
-        hash. Reads on SQLite run on the event loop itself: they are a few indexed
+        hash. Reads run on the event loop itself. On SQLite they are a few indexed
         statements that never wait on a writer (WAL), and a thread hop cost more than the
-        read (bench/README.md, docs/decisions.md).
+        read (bench/README.md, docs/decisions.md). On PostgreSQL each statement is awaited
+        (:meth:`Database.awaited`), on the loop of a running server.
         """
         if read and self.s.inline_reads:
             return self._authorized(request, work, on_the_loop=True)
+        if read and self.s.db.awaits_reads_here():
+            with bounded():  # the deadline cuts a wait on PostgreSQL short, as in a thread
+                return await self.s.db.awaited(self._authorized, request, work)
         return await run_in_thread(self._authorized, request, work, limiter=self.s.limiter)
 
     def _authorized(self, request: Request, work: Callable[[Call], Response], *,

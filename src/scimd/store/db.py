@@ -1,5 +1,9 @@
 """Database engines and transactions for SQLite and PostgreSQL.
 
+PostgreSQL reads are served on the event loop while a server runs
+(:meth:`Database.open_awaited_reads`): the same synchronous code, with each statement
+awaited through SQLAlchemy's greenlet bridge instead of blocking a worker thread.
+
 SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before
 the answer), foreign keys on, and write transactions opened with
 ``BEGIN IMMEDIATE`` so that two writers wait for each other instead of failing
@@ -10,22 +14,28 @@ PostgreSQL and the filter evaluator do.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
+from sqlalchemy.util import greenlet_spawn
 
+from scimd.limits import deadlines
 from scimd.limits.deadlines import begin_commit, check_before_writing
 from scimd.store.direct import Reader
 from scimd.store.positions import Positions
 from scimd.store.write_turns import WriteTurns
+
+T = TypeVar("T")
 
 
 def _dumps(value: object) -> str:
@@ -39,6 +49,9 @@ def _lower(value: object) -> object:
 
 HELD: ContextVar[PoolProxiedConnection | None] = ContextVar("scimd_held", default=None)
 """The DBAPI connection a request's direct reads use (see :meth:`Database.holding`)."""
+AWAITED: ContextVar[Engine | None] = ContextVar("scimd_awaited", default=None)
+"""The engine of the read being served on the event loop (:meth:`Database.awaited`): the
+synchronous face of an asyncio engine, whose statements are awaited."""
 READING: ContextVar[bool] = ContextVar("scimd_reading", default=False)
 """Whether the held connection is in the request's read transaction already (loop reads)."""
 
@@ -79,15 +92,75 @@ class Database:
     handler, which sleeps and retries."""
     positions: Positions = field(default_factory=Positions)
     """Where each position of a tenant's default order starts, for deep pages."""
+    pool_size: int = 10
+    awaited_engine: AsyncEngine | None = None
+    """PostgreSQL, while a server runs: the engine of reads served on its event loop."""
+    _awaited_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    @property
+    def engines(self) -> list[Engine]:
+        """Every engine with a pool of connections (for the pool gauges)."""
+        if self.awaited_engine is None:
+            return [self.engine]
+        return [self.engine, self.awaited_engine.sync_engine]
+
+    async def open_awaited_reads(self) -> None:
+        """PostgreSQL: serve reads on the running event loop from now on, through an
+        asyncio engine (psycopg's ``AsyncConnection``) of the same URL and pool size.
+
+        A read in a worker thread spends more on handing the GIL back and forth around
+        each round trip than on the read (bench/README.md): on the loop, the request's
+        synchronous code runs in a greenlet and each statement is awaited. An asyncio
+        engine belongs to one loop, so reads on any other loop keep using threads."""
+        if self.is_sqlite or self.awaited_engine is not None:
+            return
+        url = self.engine.url.set(drivername="postgresql+psycopg_async")
+        self.awaited_engine = create_async_engine(url, **_postgres_options(
+            self.pool_size, bool(self.engine.echo)))
+        self._awaited_loop = asyncio.get_running_loop()
+
+    async def close_awaited_reads(self) -> None:
+        """Close what :meth:`open_awaited_reads` opened (at the server's shutdown)."""
+        engine, self.awaited_engine, self._awaited_loop = self.awaited_engine, None, None
+        if engine is not None:
+            await engine.dispose()
+
+    def awaits_reads_here(self) -> bool:
+        """Whether reads on the running loop are served on it (:meth:`awaited`)."""
+        return self._awaited_loop is not None and \
+            asyncio.get_running_loop() is self._awaited_loop
+
+    async def awaited(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the event loop: synchronous code whose reads (:meth:`read`,
+        :meth:`snapshot`, :meth:`holding`) take connections of :attr:`awaited_engine`
+        and await each statement (SQLAlchemy's ``greenlet_spawn``). Only for reads:
+        ``fn`` must not hash passwords or wait on locks, which would stop the loop."""
+        assert self.awaited_engine is not None
+        token = AWAITED.set(self.awaited_engine.sync_engine)
+        try:
+            return await greenlet_spawn(fn, *args)
+        except Exception as exc:
+            # a statement the deadline cancelled leaves a closed connection behind, and
+            # what fails on it after that is the deadline's doing: the request was
+            # answered 503 already (scimd.limits.deadlines)
+            deadline = deadlines.CURRENT.get()
+            if deadline is not None and deadline.expired:
+                raise deadlines.DeadlinePassed() from exc
+            raise
+        finally:
+            AWAITED.reset(token)
+
+    def _reads(self) -> Engine:
+        return AWAITED.get() or self.engine
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction (a consistent snapshot on both databases)."""
-        with self.engine.connect() as conn, conn.begin():
+        with self._reads().connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -98,14 +171,14 @@ class Database:
         held = HELD.get()
         if held is not None:
             if READING.get():  # inside the request's own read transaction
-                yield Reader(held.driver_connection, not self.is_sqlite)
+                yield Reader(held.dbapi_connection, not self.is_sqlite)
                 return
-            with reading(held.driver_connection, self.is_sqlite) as reader:
+            with reading(held.dbapi_connection, self.is_sqlite) as reader:
                 yield reader
             return
-        raw = self.engine.raw_connection()
+        raw = self._reads().raw_connection()
         try:
-            with reading(raw.driver_connection, self.is_sqlite) as reader:
+            with reading(raw.dbapi_connection, self.is_sqlite) as reader:
                 yield reader
         finally:
             raw.close()
@@ -125,14 +198,14 @@ class Database:
                 self.loop_connection = self.engine.raw_connection()
             token, in_read = HELD.set(self.loop_connection), READING.set(True)
             try:
-                with reading(self.loop_connection.driver_connection, self.is_sqlite):
+                with reading(self.loop_connection.dbapi_connection, self.is_sqlite):
                     yield
             finally:
                 READING.reset(in_read)
                 HELD.reset(token)
             return
-        raw = self.engine.raw_connection()
-        dbapi = raw.driver_connection
+        raw = self._reads().raw_connection()
+        dbapi = raw.dbapi_connection  # an awaited engine's: psycopg's, made synchronous
         if not self.is_sqlite:
             dbapi.autocommit = True
         token = HELD.set(raw)
@@ -141,7 +214,13 @@ class Database:
         finally:
             HELD.reset(token)
             try:
-                if not self.is_sqlite:
+                if self.is_sqlite:
+                    pass
+                elif raw.driver_connection.closed:
+                    # psycopg closes a connection whose statement a deadline cancelled
+                    # (on the loop) and it could not cancel on the server: drop it
+                    raw.invalidate()
+                else:
                     dbapi.autocommit = False
             finally:
                 raw.close()
@@ -196,13 +275,15 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
         )
         _configure_sqlite(engine, memory)
         if not memory:
-            return Database(engine, turns=WriteTurns(parsed.database))
+            return Database(engine, turns=WriteTurns(parsed.database), pool_size=pool_size)
     else:
-        engine = create_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-            json_serializer=_dumps, json_deserializer=orjson.loads,
-        )
-    return Database(engine)
+        engine = create_engine(url, **_postgres_options(pool_size, echo))
+    return Database(engine, pool_size=pool_size)
+
+
+def _postgres_options(pool_size: int, echo: bool) -> dict[str, Any]:
+    return dict(echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                json_serializer=_dumps, json_deserializer=orjson.loads)
 
 
 def _configure_sqlite(engine: Engine, memory: bool) -> None:

@@ -82,7 +82,7 @@ def json_value(value: Any) -> Any:
 
 def on(conn: Connection) -> Reader:
     """A :class:`Reader` inside a SQLAlchemy connection's own transaction."""
-    return Reader(conn.connection.driver_connection, conn.dialect.name != "sqlite")
+    return Reader(conn.connection.dbapi_connection, conn.dialect.name != "sqlite")
 
 
 def _marks(n: int) -> str:

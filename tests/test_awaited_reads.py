@@ -1,0 +1,158 @@
+"""PostgreSQL reads served on the event loop, each statement awaited (store/db.py,
+``Database.awaited``; bench/README.md section 11).
+
+What a user of a PostgreSQL deployment can tell: reads keep answering while every
+database thread is taken by writes that wait on a lock, a read the database blocks is
+still answered ``503 request_timeout`` at ``SCIMD_REQUEST_TIMEOUT`` (docs/operations.md,
+"Time per request"), and no connection is lost on the way. The HTTP suites run on
+PostgreSQL through the same path: their apps are served with a lifespan, which opens it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+
+from live import LiveServer, fresh_postgres_database
+from scimd.store.db import Database, connect, normalize_url
+from test_operations import metric, user_body
+
+pytestmark = pytest.mark.live
+
+ENV = {"SCIMD_REQUEST_TIMEOUT": "1", "SCIMD_POOL_SIZE": "2"}
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    if not request.config.postgres_ok:  # type: ignore[attr-defined]
+        pytest.skip("PostgreSQL unreachable (make test fails then in CI)")
+    with fresh_postgres_database() as url, LiveServer(url, dialect="rfc", env=ENV) as live:
+        yield live
+
+
+def _locked(url: str, mode: str):
+    """A transaction holding ``LOCK TABLE users IN <mode> MODE`` on the server's database."""
+    engine = create_engine(normalize_url(url))
+    conn = engine.connect()
+    conn.begin()
+    conn.exec_driver_sql(f"LOCK TABLE users IN {mode} MODE")
+    return engine, conn
+
+
+def _unlock(engine, conn) -> None:
+    conn.rollback()
+    conn.close()
+    engine.dispose()
+
+
+def _checked_out(client: httpx.Client, server: LiveServer) -> float:
+    return metric(client.get(server.base_url + "/metrics").text, "scimd_db_pool_checked_out")
+
+
+def test_reads_answer_while_every_database_thread_waits_on_a_write(server):
+    """SCIMD_POOL_SIZE=2: two creations blocked by a table lock take both database
+    threads; a GET by id and a list are answered meanwhile, since reads do not need one."""
+    users = server.scim_url + "/Users"
+    with httpx.Client(headers=server.auth_headers, timeout=30) as client:
+        made = client.post(users, json=user_body("reader.one"))
+        assert made.status_code == 201, made.text
+        engine, lock = _locked(server.database_url, "EXCLUSIVE")  # SELECT still reads
+        with ThreadPoolExecutor(2) as pool:
+            try:
+                writes = [pool.submit(httpx.post, users, json=user_body(f"blocked.{i}"),
+                                      headers=server.auth_headers, timeout=30)
+                          for i in range(2)]
+                time.sleep(0.3)  # both writes are waiting on the lock in their threads
+                assert not any(w.done() for w in writes)
+                started = time.monotonic()
+                got = client.get(f"{users}/{made.json()['id']}")
+                listed = client.get(users, params={"count": 5})
+                elapsed = time.monotonic() - started
+                assert not any(w.done() for w in writes)  # still blocked: no free thread
+            finally:
+                _unlock(engine, lock)
+            # the writes began before the 1 s deadline and go on once the lock is gone
+            statuses = sorted(w.result().status_code for w in writes)
+        assert got.status_code == 200 and got.json()["userName"] == "reader.one"
+        assert listed.status_code == 200 and listed.json()["totalResults"] >= 1
+        assert elapsed < 0.9, elapsed
+        assert all(s in (201, 503) for s in statuses), statuses
+
+
+def test_a_blocked_read_is_answered_503_and_its_connection_comes_back(server):
+    """A read the database blocks is answered 503 ``request_timeout`` at the deadline
+    (1 s); afterwards more reads than the pool holds all succeed, and the pool has
+    every connection back."""
+    users = server.scim_url + "/Users"
+    with httpx.Client(headers=server.auth_headers, timeout=30) as client:
+        made = client.post(users, json=user_body("reader.two"))
+        assert made.status_code == 201, made.text
+        url = f"{users}/{made.json()['id']}"
+        engine, lock = _locked(server.database_url, "ACCESS EXCLUSIVE")  # blocks SELECT
+        reads = [(url, None), (users, {"count": 10}),  # the hand-written reads
+                 (users, {"filter": 'title eq "x"'})]  # SQLAlchemy Core's
+        try:
+            with ThreadPoolExecutor(3) as pool:
+                started = time.monotonic()
+                blocked = list(pool.map(lambda read: httpx.get(
+                    read[0], params=read[1], headers=server.auth_headers, timeout=30),
+                    reads))
+                elapsed = time.monotonic() - started
+        finally:
+            _unlock(engine, lock)
+        assert [r.status_code for r in blocked] == [503] * 3, [r.text for r in blocked]
+        assert all(r.headers["retry-after"] == "1" for r in blocked)
+        assert 0.9 < elapsed < 5, elapsed
+        with ThreadPoolExecutor(8) as pool:
+            after = list(pool.map(lambda _: httpx.get(
+                url, headers=server.auth_headers, timeout=30), range(40)))
+        assert [r.status_code for r in after] == [200] * 40
+        deadline = time.monotonic() + 5
+        while _checked_out(client, server) != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _checked_out(client, server) == 0
+        assert client.get(server.base_url + "/readyz").status_code == 200
+
+
+def test_awaited_reads_belong_to_the_loop_that_opened_them(request):
+    """An asyncio engine serves one event loop: on any other, reads keep using threads
+    (``Database.awaits_reads_here``); on SQLite nothing is opened."""
+    if not request.config.postgres_ok:  # type: ignore[attr-defined]
+        pytest.skip("PostgreSQL unreachable (make test fails then in CI)")
+    with fresh_postgres_database() as url:
+        db = connect(url, pool_size=2)
+        try:
+            async def open_here() -> bool:
+                await db.open_awaited_reads()
+                return db.awaits_reads_here()
+
+            async def elsewhere() -> bool:
+                here = db.awaits_reads_here()
+                await db.close_awaited_reads()
+                return here
+
+            assert asyncio.run(open_here()) is True
+            assert len(db.engines) == 2
+            assert asyncio.run(elsewhere()) is False
+            assert db.awaited_engine is None and len(db.engines) == 1
+        finally:
+            db.dispose()
+
+
+def test_sqlite_opens_no_awaited_engine(tmp_path):
+    db: Database = connect(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        async def open_here() -> bool:
+            await db.open_awaited_reads()
+            return db.awaits_reads_here()
+
+        assert asyncio.run(open_here()) is False
+        assert db.awaited_engine is None
+    finally:
+        db.dispose()
