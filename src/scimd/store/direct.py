@@ -36,10 +36,13 @@ class Reader:
         self._postgres = postgres
 
     def among(self, column: str, keys: Sequence[int]) -> tuple[str, Sequence[Any]]:
-        """``column`` among ``keys``: ``= ANY(array)`` on PostgreSQL, one statement text
-        for any number of keys (psycopg prepares it once), ``IN (...)`` on SQLite."""
+        """``column`` among ``keys`` (integer keys): ``= ANY(array)`` on PostgreSQL, one
+        statement text for any number of keys (psycopg prepares it once), ``IN (...)`` on
+        SQLite. The array goes as its text literal: psycopg's list dumper took 120 µs of
+        Python for 100 keys, the literal 70 µs in all (bench/README.md section 11)."""
         if self._postgres:
-            return f"{column} = ANY(?)", (list(keys),)
+            return (f"{column} = ANY(?::bigint[])",
+                    ("{" + ",".join([str(int(key)) for key in keys]) + "}",))
         return f"{column} IN ({_marks(len(keys))})", keys
 
     def lock(self, for_update: bool) -> str:
