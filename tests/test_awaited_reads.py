@@ -120,6 +120,37 @@ def test_a_blocked_read_is_answered_503_and_its_connection_comes_back(server):
         assert client.get(server.base_url + "/readyz").status_code == 200
 
 
+def _sessions(url: str) -> int:
+    """Backends ever started for the database of ``url`` (PostgreSQL counts them)."""
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT sessions FROM pg_stat_database"
+                                        " WHERE datname = current_database()").scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_reads_beyond_the_pool_wait_for_a_connection_instead_of_opening_more(server):
+    """SCIMD_POOL_SIZE=2: four bursts of 12 reads at once start at most the read pool's
+    two backends. (An overflow of the pool closes each extra connection as it comes back,
+    and opened a backend for most reads of every burst again.)"""
+    users = server.scim_url + "/Users"
+    with httpx.Client(headers=server.auth_headers, timeout=30) as client:
+        made = client.post(users, json=user_body("reader.three"))
+        assert made.status_code == 201, made.text
+        url = f"{users}/{made.json()['id']}"
+        before = _sessions(server.database_url)
+        answers: list[httpx.Response] = []
+        with ThreadPoolExecutor(12) as pool:
+            for _burst in range(4):  # the pool is idle between bursts
+                answers += pool.map(lambda _: httpx.get(
+                    url, headers=server.auth_headers, timeout=30), range(12))
+        assert [r.status_code for r in answers] == [200] * 48
+        # our own look-ups are sessions too: the one before, and this one
+        assert _sessions(server.database_url) - before <= 2 + 1
+
+
 def test_awaited_reads_belong_to_the_loop_that_opened_them(request):
     """An asyncio engine serves one event loop: on any other, reads keep using threads
     (``Database.awaits_reads_here``); on SQLite nothing is opened."""

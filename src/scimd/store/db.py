@@ -119,8 +119,12 @@ class Database:
         if self.is_sqlite or self.awaited_engine is not None:
             return
         url = self.engine.url.set(drivername="postgresql+psycopg_async")
+        # No overflow: nothing else caps how many reads run at once on the loop, and
+        # overflow connections are closed when handed back, so 16 concurrent reads
+        # opened a new backend for 6 of them again and again. Reads beyond the pool
+        # wait their turn for a connection, under their deadline.
         self.awaited_engine = create_async_engine(url, **_postgres_options(
-            self.pool_size, bool(self.engine.echo)))
+            self.pool_size, bool(self.engine.echo), overflow=0))
         self._awaited_loop = asyncio.get_running_loop()
 
     async def close_awaited_reads(self) -> None:
@@ -281,9 +285,11 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
     return Database(engine, pool_size=pool_size)
 
 
-def _postgres_options(pool_size: int, echo: bool) -> dict[str, Any]:
-    return dict(echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                json_serializer=_dumps, json_deserializer=orjson.loads)
+def _postgres_options(pool_size: int, echo: bool, overflow: int | None = None,
+                      ) -> dict[str, Any]:
+    return dict(echo=echo, pool_size=pool_size,
+                max_overflow=pool_size if overflow is None else overflow,
+                pool_pre_ping=True, json_serializer=_dumps, json_deserializer=orjson.loads)
 
 
 def _configure_sqlite(engine: Engine, memory: bool) -> None:
