@@ -67,6 +67,42 @@ def test_a_look_up_carries_groups_unless_excluded(two):
     assert "groups" not in body["Resources"][0]
 
 
+def test_every_read_path_gives_a_user_the_same_groups(two):
+    """RFC 7643 §4.1.2: a user's direct groups, in the order the groups were made, alike
+    by id, by an equality look-up, on a whole-directory page and through the general
+    filter path; on PostgreSQL the first three read them with the user's own row
+    (``direct.USER_GROUPS``)."""
+    rfc, ann, bob = two
+    made = [rfc.create_group(name, [ann["id"]])
+            for name in ('Zeta "quoted" \\ name', "Älpha ☃", "Middle")]
+    expected = [{"value": g["id"], "display": g["displayName"], "type": "direct"}
+                for g in made]
+
+    def groups(resource: dict) -> list[dict] | None:
+        if "groups" not in resource:
+            return None
+        return [{k: g[k] for k in ("value", "display", "type")} for g in resource["groups"]]
+
+    def by_path(query: str = "") -> dict[str, list[dict] | None]:
+        users = {
+            "id": [rfc.get(f"/Users/{u['id']}{query.replace('&', '?', 1)}").json()
+                   for u in (ann, bob)],
+            "look-up": [rfc.get("/Users?filter=" + quote(f'userName eq "{u["userName"]}"')
+                                + query).json()["Resources"][0] for u in (ann, bob)],
+            "page": sorted(rfc.get("/Users?count=100" + query).json()["Resources"],
+                           key=lambda u: u["userName"].lower()),
+            "general": sorted(rfc.get("/Users?filter=" + quote('userName sw "direct."')
+                                      + query).json()["Resources"],
+                              key=lambda u: u["userName"].lower()),
+        }
+        return {path: [groups(u) for u in found] for path, found in users.items()}
+
+    for path, found in by_path().items():
+        assert found == [expected, []], path
+    for path, found in by_path("&excludedAttributes=groups").items():
+        assert found == [None, None], path
+
+
 @pytest.mark.parametrize("text, expected", [
     ('userName eq "a"', ("user_name_lower", "a")),
     ('emails.value eq "A@B.C"', ("email", "a@b.c")),

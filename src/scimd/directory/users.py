@@ -42,7 +42,7 @@ class Users:
 
     def get(self, tenant: Tenant, user_id: str, *, with_groups: bool = True) -> UserRecord:
         with self.db.snapshot() as reader:  # the hot path: a direct read
-            rec = direct.user(reader, tenant.pk, user_id)
+            rec = direct.user(reader, tenant.pk, user_id, groups=with_groups)
             if rec is None:
                 raise _missing(user_id)
             if with_groups:
@@ -50,8 +50,11 @@ class Users:
         return rec
 
     def _fill_groups(self, reader: direct.Reader, records: list[UserRecord]) -> None:
-        """Each record's groups; a guest's channels too (spec §3.2, the rare slow path)."""
-        direct.fill_groups(reader, records)
+        """Each record's groups, unless read with it (PostgreSQL); a guest's channels too
+        (spec §3.2, the rare slow path)."""
+        missing = [r for r in records if r.groups is None]
+        if missing:
+            direct.fill_groups(reader, missing)
         if any(store.shows_channels(r) for r in records):
             with self.db.read() as conn:
                 store.load_groups(conn, records)
@@ -64,7 +67,8 @@ class Users:
         if query.sort_by is None and (node is None or lookup is not None):
             with self.db.snapshot() as reader:  # an IdP's look-up or full read: direct
                 if lookup is not None:
-                    found = direct.users_equal(reader, tenant.pk, *lookup)
+                    found = direct.users_equal(reader, tenant.pk, *lookup,
+                                               groups=query.with_relations)
                     page = Page(len(found), found[offset:offset + query.count])
                 else:
                     page = self._page(reader, tenant, offset, query)
@@ -90,10 +94,10 @@ class Users:
         shows a multi-channel guest's channels, which join its decoded attributes (spec
         §3.2)."""
         page = direct.page(reader, "users", tenant, offset, query.count, self.db.positions,
-                           as_text=query.attrs_as_text)
+                           as_text=query.attrs_as_text, groups=query.with_relations)
         if query.attrs_as_text and any(store.shows_channels(r) for r in page.items):
             page = direct.page(reader, "users", tenant, offset, query.count,
-                               self.db.positions)
+                               self.db.positions, groups=query.with_relations)
         return page
 
     def create(self, tenant: Tenant, attrs: dict, *, password: str | None = None,

@@ -49,6 +49,10 @@ class Reader:
         """`` FOR UPDATE`` where it means something (PostgreSQL), else nothing."""
         return " FOR UPDATE" if for_update and self._postgres else ""
 
+    @property
+    def postgres(self) -> bool:
+        return self._postgres
+
     def json_text(self, column: str) -> str:
         """``column`` (JSON) read as its stored text, in bytes on SQLite and a ``str`` of
         ``jsonb``'s own text on PostgreSQL: for answers that splice it in undecoded."""
@@ -128,19 +132,46 @@ USER_COLUMNS = ("users.pk, users.id, users.attrs, users.active, users.created_at
                 " users.modified_at, users.version, users.role, users.is_bot, users.erased")
 
 
+USER_GROUPS = ("(SELECT json_agg(json_build_array(groups.id, groups.display_name)"
+               " ORDER BY groups.pk)::text FROM memberships"
+               " JOIN groups ON groups.pk = memberships.group_pk"
+               " WHERE memberships.user_pk = users.pk)")
+"""PostgreSQL: a user's direct groups as one more column of its row, ``[[id, name], …]``
+in the order the groups were made (or NULL), so that reading them costs no round trip of
+their own; :func:`groups_of` is the same read for SQLite, where a statement costs none."""
+
+
+def _user_columns(reader: Reader, columns: str, groups: bool) -> str:
+    """``columns``, and with ``groups`` the user's groups on PostgreSQL
+    (:data:`USER_GROUPS`); elsewhere :func:`fill_groups` reads them afterwards."""
+    return f"{columns}, {USER_GROUPS}" if groups and reader.postgres else columns
+
+
+def inline_groups(text: str | None) -> list[dict]:
+    """The groups of :data:`USER_GROUPS`, as :func:`groups_of` gives them."""
+    if text is None:
+        return []
+    return [{"value": gid, "display": name, "type": "direct"}
+            for gid, name in orjson.loads(text)]
+
+
 def user_record(row: Any) -> UserRecord:
     """A :class:`UserRecord` from a row of ``USER_COLUMNS`` (a tuple or a SQLAlchemy row
-    of the same columns: positions are cheaper than names)."""
+    of the same columns: positions are cheaper than names), and of :data:`USER_GROUPS`
+    when the row has it."""
     # Positional: a list page makes 100 of these, and keywords cost a third more.
     return UserRecord(row[0], row[1], json_value(row[2]), bool(row[3]), row[4], row[5],
-                      row[6], row[7], bool(row[8]), bool(row[9]))
+                      row[6], row[7], bool(row[8]), bool(row[9]),
+                      inline_groups(row[10]) if len(row) > 10 else None)
 
 
-def user(reader: Reader, tenant_pk: int, user_id: str, *,
-         for_update: bool = False) -> UserRecord | None:
+def user(reader: Reader, tenant_pk: int, user_id: str, *, for_update: bool = False,
+         groups: bool = False) -> UserRecord | None:
     """One user of the tenant by id; ``for_update`` locks the row (PostgreSQL; a SQLite
-    write transaction holds the whole database already)."""
-    found = reader.rows(f"SELECT {USER_COLUMNS} FROM users WHERE users.id = ?"
+    write transaction holds the whole database already); ``groups``: see
+    :func:`_user_columns`."""
+    columns = _user_columns(reader, USER_COLUMNS, groups and not for_update)
+    found = reader.rows(f"SELECT {columns} FROM users WHERE users.id = ?"
                         f" AND users.tenant_pk = ?{reader.lock(for_update)}",
                         (user_id, tenant_pk))
     return user_record(found[0]) if found else None
@@ -155,15 +186,18 @@ _EQUAL = {
 }
 
 
-def users_equal(reader: Reader, tenant_pk: int, column: str, operand: str) -> list[UserRecord]:
+def users_equal(reader: Reader, tenant_pk: int, column: str, operand: str, *,
+                groups: bool = False) -> list[UserRecord]:
     """The tenant's users whose ``column`` (a key of ``_EQUAL``) equals ``operand``, in
-    the default order: one index look-up (see ``filter_sql.indexed_equality``)."""
+    the default order: one index look-up (see ``filter_sql.indexed_equality``);
+    ``groups``: see :func:`_user_columns`."""
     params: tuple = (tenant_pk, operand)
     if column == "email":
         params = (tenant_pk, tenant_pk, operand)
     return [user_record(r) for r in reader.rows(
-        f"SELECT {USER_COLUMNS} FROM users WHERE users.tenant_pk = ? AND {_EQUAL[column]}"
-        " ORDER BY users.pk", params)]
+        f"SELECT {_user_columns(reader, USER_COLUMNS, groups)} FROM users"
+        " WHERE users.tenant_pk = ?"
+        f" AND {_EQUAL[column]} ORDER BY users.pk", params)]
 
 
 def groups_of(reader: Reader, user_pks: Sequence[int]) -> dict[int, list[dict]]:
@@ -179,7 +213,7 @@ def groups_of(reader: Reader, user_pks: Sequence[int]) -> dict[int, list[dict]]:
     return found
 
 
-def fill_groups(reader: Reader, records: Sequence[UserRecord]) -> None:
+def fill_groups(reader: Reader, records: Sequence[UserRecord | UserText]) -> None:
     """Set each record's ``groups``."""
     found = groups_of(reader, [r.pk for r in records])
     for r in records:
@@ -236,7 +270,7 @@ def fill_members(reader: Reader, records: Sequence[GroupRecord]) -> None:
 # -- unfiltered pages (RFC 7644 §3.4.2.4) ---------------------------------------------
 
 def page(reader: Reader, table: str, tenant: Tenant, offset: int, limit: int,
-         positions: Positions, *, as_text: bool = False) -> Page:
+         positions: Positions, *, as_text: bool = False, groups: bool = False) -> Page:
     """A page of all the tenant's users or groups in the default order: the total from
     the trigger-kept ``resource_counts`` (migrations 0006-0007), then the page's rows.
     This is how identity providers read a whole directory, page after page.
@@ -246,11 +280,14 @@ def page(reader: Reader, table: str, tenant: Tenant, offset: int, limit: int,
     ``(tenant_pk, pk)`` index, which skips index entries, not rows.
 
     With ``as_text`` the records are :class:`UserText` or :class:`GroupText`: their
-    attributes stay the stored JSON text, for an answer that splices it in."""
+    attributes stay the stored JSON text, for an answer that splices it in. ``groups``
+    (users): see :func:`_user_columns`."""
     kind, columns, record = _PAGED[table]
     if as_text:
         columns, record = _TEXT_PAGED[table]
         columns = columns.format(attrs=reader.json_text(f"{table}.attrs"))
+    if table == "users":
+        columns = _user_columns(reader, columns, groups)
     found = reader.rows("SELECT total, stamp FROM resource_counts WHERE tenant_pk = ?"
                         " AND resource = ?", (tenant.pk, kind))
     total, stamp = found[0] if found else (0, 0)
@@ -278,8 +315,10 @@ def _text(value: str | bytes) -> bytes:
 
 
 def user_text(row: Any) -> UserText:
-    """A :class:`UserText` from a row of ``USER_TEXT_COLUMNS``."""
-    return UserText(row[0], row[1], _text(row[2]), row[3], row[4], row[5], row[6])
+    """A :class:`UserText` from a row of ``USER_TEXT_COLUMNS`` (and :data:`USER_GROUPS`
+    when the row has it)."""
+    return UserText(row[0], row[1], _text(row[2]), row[3], row[4], row[5], row[6],
+                    inline_groups(row[7]) if len(row) > 7 else None)
 
 
 def group_text(row: Any) -> GroupText:
