@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from sqlalchemy.util import greenlet_spawn
@@ -123,8 +125,10 @@ class Database:
         # overflow connections are closed when handed back, so 16 concurrent reads
         # opened a new backend for 6 of them again and again. Reads beyond the pool
         # wait their turn for a connection, under their deadline.
-        self.awaited_engine = create_async_engine(url, **_postgres_options(
-            self.pool_size, bool(self.engine.echo), overflow=0))
+        options = _postgres_options(self.pool_size, bool(self.engine.echo), overflow=0)
+        options["pool_pre_ping"] = False  # only connections that sat idle (below)
+        self.awaited_engine = create_async_engine(url, **options)
+        _ping_when_idle(self.awaited_engine.sync_engine, PING_AFTER_IDLE)
         self._awaited_loop = asyncio.get_running_loop()
 
     async def close_awaited_reads(self) -> None:
@@ -283,6 +287,38 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
     else:
         engine = create_engine(url, **_postgres_options(pool_size, echo))
     return Database(engine, pool_size=pool_size)
+
+
+PING_AFTER_IDLE = 1.0
+"""Seconds a pooled read connection may sit unused and still be handed out unchecked."""
+
+
+def _ping_when_idle(engine: Engine, idle: float) -> None:
+    """``pool_pre_ping`` for connections that sat in the pool ``idle`` seconds or more.
+
+    The ping is a round trip of its own: a quarter of a GET's. A connection used within
+    the last second is as alive as one just pinged, but for a database that restarted in
+    that second; its statement then fails, the request is answered 500 and the closed
+    connection is dropped (:meth:`Database.holding`). Raising ``DisconnectionError`` on a
+    failed ping makes the pool replace the connection and check out again."""
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(_dbapi: Any, record: Any) -> None:
+        record.info["scimd_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("scimd_idle_since")
+        if since is None or time.monotonic() - since < idle:
+            return  # just opened, or just used
+        try:
+            cursor = dbapi.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection is gone: {exc}") from exc
 
 
 def _postgres_options(pool_size: int, echo: bool, overflow: int | None = None,
