@@ -151,6 +151,34 @@ def test_reads_beyond_the_pool_wait_for_a_connection_instead_of_opening_more(ser
         assert _sessions(server.database_url) - before <= 2 + 1
 
 
+def test_reads_replace_connections_the_database_closed_while_they_sat_idle(server):
+    """A read connection that sat idle is pinged first (``PING_AFTER_IDLE``): alive, it
+    serves the read; killed while the pool held it (a database restart, an idle timeout
+    on the way), it is replaced, and the read answered all the same."""
+    users = server.scim_url + "/Users"
+    with httpx.Client(headers=server.auth_headers, timeout=30) as client:
+        made = client.post(users, json=user_body("reader.four"))
+        assert made.status_code == 201, made.text
+        url = f"{users}/{made.json()['id']}"
+        with ThreadPoolExecutor(4) as pool:  # both read connections opened and pooled
+            assert {r.status_code for r in pool.map(lambda _: client.get(url), range(8))} \
+                == {200}
+        time.sleep(1.2)  # idle for longer than PING_AFTER_IDLE: pinged, alive, used
+        assert [client.get(url).status_code for _ in range(6)] == [200] * 6
+        time.sleep(1.2)
+        engine = create_engine(normalize_url(server.database_url))
+        try:
+            with engine.connect() as conn:
+                killed = conn.exec_driver_sql(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        assert killed >= 2
+        assert [client.get(url).status_code for _ in range(6)] == [200] * 6
+
+
 def test_awaited_reads_belong_to_the_loop_that_opened_them(request):
     """An asyncio engine serves one event loop: on any other, reads keep using threads
     (``Database.awaits_reads_here``); on SQLite nothing is opened."""

@@ -312,11 +312,13 @@ def _ping_when_idle(engine: Engine, idle: float) -> None:
         if since is None or time.monotonic() - since < idle:
             return  # just opened, or just used
         try:
+            dbapi.autocommit = True  # no transaction left open behind the ping
             cursor = dbapi.cursor()
             try:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
+            dbapi.autocommit = False
         except Exception as exc:
             raise DisconnectionError(f"a pooled connection is gone: {exc}") from exc
 
