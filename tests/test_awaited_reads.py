@@ -11,6 +11,7 @@ PostgreSQL through the same path: their apps are served with a lifespan, which o
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -179,29 +180,106 @@ def test_reads_replace_connections_the_database_closed_while_they_sat_idle(serve
         assert [client.get(url).status_code for _ in range(6)] == [200] * 6
 
 
+def test_reads_that_take_a_second_connection_never_wait_on_each_other(server):
+    """SCIMD_POOL_SIZE=2: reads through SQLAlchemy Core (filtered group lists, general
+    user filters) hold the request's connection and take a second one. Twelve at once
+    are all answered, none waits until the 1 s deadline for a connection another
+    holds."""
+    with httpx.Client(headers=server.auth_headers, timeout=30) as client:
+        made = client.post(server.scim_url + "/Groups",
+                           json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                                 "displayName": "Second Connection"})
+        assert made.status_code == 201, made.text
+    reads = [("/Groups", {"filter": 'displayName eq "Second Connection"'}),
+             ("/Users", {"filter": 'title eq "x"'}),
+             ("/Groups", {"filter": 'displayName sw "Second"'})] * 4
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda read: httpx.get(
+            server.scim_url + read[0], params=read[1], headers=server.auth_headers,
+            timeout=30), reads))
+    assert [r.status_code for r in answers] == [200] * 12, [r.text for r in answers]
+    assert all(r.json()["totalResults"] >= (0 if "title" in str(r.url) else 1)
+               for r in answers)
+
+
+@pytest.fixture
+def hung_redis() -> Iterator[str]:
+    """The URL of a Redis that never answers: a port that listens and never reads (the
+    kernel completes the connections, nothing replies)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    try:
+        yield f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    finally:
+        sock.close()
+
+
+def test_a_hung_redis_stops_no_more_than_the_reads_that_wait_on_it(request, hung_redis):
+    """Rate limits counted in Redis (spec §8), which hangs: a read waits for its count in
+    a thread and is answered 503 at the deadline (1 s), while the event loop goes on
+    serving (``/healthz`` answers at once)."""
+    if not request.config.postgres_ok:  # type: ignore[attr-defined]
+        pytest.skip("PostgreSQL unreachable (make test fails then in CI)")
+    env = ENV | {"SCIMD_RATE_LIMITS": "on", "SCIMD_REDIS_URL": hung_redis}
+    with fresh_postgres_database() as url, LiveServer(url, dialect="rfc", env=env) as live:
+        with ThreadPoolExecutor(2) as pool:
+            read = pool.submit(httpx.get, live.scim_url + "/Users",
+                               headers=live.auth_headers, timeout=30)
+            time.sleep(0.3)  # the read is waiting on Redis
+            started = time.monotonic()
+            health = httpx.get(live.base_url + "/healthz", timeout=5)
+            elapsed = time.monotonic() - started
+            answer = read.result()
+        assert health.status_code == 200 and elapsed < 0.5, elapsed
+        assert answer.status_code == 503, answer.text
+
+
 def test_awaited_reads_belong_to_the_loop_that_opened_them(request):
     """An asyncio engine serves one event loop: on any other, reads keep using threads
-    (``Database.awaits_reads_here``); on SQLite nothing is opened."""
+    (``Database.awaits_reads_here``) and a close there closes nothing; on the loop that
+    opened it, the last of its opens closes it. On SQLite nothing is opened."""
     if not request.config.postgres_ok:  # type: ignore[attr-defined]
         pytest.skip("PostgreSQL unreachable (make test fails then in CI)")
     with fresh_postgres_database() as url:
         db = connect(url, pool_size=2)
+        first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+
+        async def open_here() -> bool:
+            await db.open_awaited_reads()
+            return db.awaits_reads_here()
+
+        async def close_here() -> bool:
+            await db.close_awaited_reads()
+            return db.awaited_engine is not None
+
         try:
-            async def open_here() -> bool:
-                await db.open_awaited_reads()
-                return db.awaits_reads_here()
-
-            async def elsewhere() -> bool:
-                here = db.awaits_reads_here()
-                await db.close_awaited_reads()
-                return here
-
-            assert asyncio.run(open_here()) is True
+            assert first.run_until_complete(open_here()) is True
+            assert first.run_until_complete(open_here()) is True  # a second app
             assert len(db.engines) == 2
-            assert asyncio.run(elsewhere()) is False
-            assert db.awaited_engine is None and len(db.engines) == 1
+            assert second.run_until_complete(open_here()) is False
+            assert second.run_until_complete(close_here()) is True  # not its loop
+            assert first.run_until_complete(close_here()) is True  # one open left
+            assert first.run_until_complete(close_here()) is False
+            assert len(db.engines) == 1
         finally:
             db.dispose()
+            first.close()
+            second.close()
+
+
+def test_a_database_disposed_with_awaited_reads_open_lets_go_of_them(request):
+    if not request.config.postgres_ok:  # type: ignore[attr-defined]
+        pytest.skip("PostgreSQL unreachable (make test fails then in CI)")
+    with fresh_postgres_database() as url:
+        db = connect(url, pool_size=2)
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(db.open_awaited_reads())
+        finally:
+            db.dispose()  # no loop to close it on: dropped, not awaited
+            loop.close()
+        assert db.awaited_engine is None and len(db.engines) == 1
 
 
 def test_sqlite_opens_no_awaited_engine(tmp_path):

@@ -103,6 +103,11 @@ class RateLimits:
         self.clock = clock
         self.items = {name: b.items() for name, b in buckets.items()}
 
+    @property
+    def remote(self) -> bool:
+        """Whether a check is a network round trip (Redis), not a look-up in memory."""
+        return not isinstance(self.storage, MemoryStorage)
+
     def check(self, scope: str, names: list[str]) -> None:
         """Count one request of ``scope`` (an organization) in each named bucket."""
         pairs = [(item, name) for name in names for item in self.items[name]]

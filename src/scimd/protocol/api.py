@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from anyio import CapacityLimiter
 from scim2_models.path import AttrPath
+from sqlalchemy.util.concurrency import await_, in_greenlet
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -171,12 +172,23 @@ class ScimApi:
             has_id = len(parts) > 1 and not search
             names = buckets_for(request.method, resource, has_id, search)
             scope = str(principal.tenant.parent_pk or principal.tenant.pk)
-            self.s.rates.check(scope, names)
+            self._check_rates(scope, names)
         dry_run = request.headers.get(DRY_RUN, "").strip() in ("1", "true")
         request.state.dry_run = dry_run
         actor = Actor("scim", principal.token_id, principal.user_id, principal.role,
                       client, dry_run)
         return Call(principal, policy, wire, actor)
+
+    def _check_rates(self, scope: str, names: list[str]) -> None:
+        """Count the request in its buckets (spec §8). On the event loop, in a PostgreSQL
+        read (:meth:`Database.awaited`), a check that goes to Redis waits in a thread,
+        under the request's deadline: the loop never waits on the network unbounded."""
+        rates = self.s.rates
+        assert rates is not None
+        if rates.remote and in_greenlet():
+            await_(run_in_thread(rates.check, scope, names))
+        else:
+            rates.check(scope, names)
 
     def _locked(self, call: Call, kind: str, resource_id: str, fn, *args, **kw):
         """Run a directory write holding the resource's lock (spec §9): a second write

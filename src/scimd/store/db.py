@@ -98,6 +98,8 @@ class Database:
     awaited_engine: AsyncEngine | None = None
     """PostgreSQL, while a server runs: the engine of reads served on its event loop."""
     _awaited_loop: asyncio.AbstractEventLoop | None = None
+    _awaited_opens: int = 0
+    _awaited_turns: asyncio.Semaphore | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,25 +119,44 @@ class Database:
         A read in a worker thread spends more on handing the GIL back and forth around
         each round trip than on the read (bench/README.md): on the loop, the request's
         synchronous code runs in a greenlet and each statement is awaited. An asyncio
-        engine belongs to one loop, so reads on any other loop keep using threads."""
-        if self.is_sqlite or self.awaited_engine is not None:
+        engine belongs to one loop, so reads on any other loop keep using threads, and
+        so does a URL naming another driver than psycopg. Opens on the same loop are
+        counted, and the last :meth:`close_awaited_reads` there closes the engine."""
+        if self.is_sqlite or self.engine.dialect.driver != "psycopg":
+            return
+        if self.awaited_engine is not None:
+            if asyncio.get_running_loop() is self._awaited_loop:
+                self._awaited_opens += 1
             return
         url = self.engine.url.set(drivername="postgresql+psycopg_async")
-        # No overflow: nothing else caps how many reads run at once on the loop, and
-        # overflow connections are closed when handed back, so 16 concurrent reads
-        # opened a new backend for 6 of them again and again. Reads beyond the pool
-        # wait their turn for a connection, under their deadline.
-        options = _postgres_options(self.pool_size, bool(self.engine.echo), overflow=0)
-        options["pool_pre_ping"] = False  # only connections that sat idle (below)
+        # At most pool_size reads at once (:meth:`awaited`), each holding a connection
+        # and at times taking a second one (SQLAlchemy Core reads: filtered group lists,
+        # general filters, a guest's channels): twice that many connections, so that
+        # no read ever waits on another for its second. No overflow, since an overflow
+        # connection is closed when handed back, and 16 concurrent reads opened a new
+        # backend for 6 of them again and again; LIFO, so that the connections in use
+        # stay the same few and the others may idle.
+        options = _postgres_options(2 * self.pool_size, bool(self.engine.echo), overflow=0)
+        options.update(pool_pre_ping=False,  # only connections that sat idle (below)
+                       pool_use_lifo=True)
         self.awaited_engine = create_async_engine(url, **options)
         _ping_when_idle(self.awaited_engine.sync_engine, PING_AFTER_IDLE)
         self._awaited_loop = asyncio.get_running_loop()
+        self._awaited_opens = 1
+        self._awaited_turns = asyncio.Semaphore(self.pool_size)
 
     async def close_awaited_reads(self) -> None:
-        """Close what :meth:`open_awaited_reads` opened (at the server's shutdown)."""
+        """Close what :meth:`open_awaited_reads` opened, at the last close on its loop
+        (the server's shutdown); on any other loop, nothing."""
+        if self.awaited_engine is None or \
+                asyncio.get_running_loop() is not self._awaited_loop:
+            return
+        self._awaited_opens -= 1
+        if self._awaited_opens > 0:
+            return
         engine, self.awaited_engine, self._awaited_loop = self.awaited_engine, None, None
-        if engine is not None:
-            await engine.dispose()
+        self._awaited_turns = None
+        await engine.dispose()
 
     def awaits_reads_here(self) -> bool:
         """Whether reads on the running loop are served on it (:meth:`awaited`)."""
@@ -146,11 +167,14 @@ class Database:
         """``fn(*args)`` on the event loop: synchronous code whose reads (:meth:`read`,
         :meth:`snapshot`, :meth:`holding`) take connections of :attr:`awaited_engine`
         and await each statement (SQLAlchemy's ``greenlet_spawn``). Only for reads:
-        ``fn`` must not hash passwords or wait on locks, which would stop the loop."""
-        assert self.awaited_engine is not None
+        ``fn`` must not hash passwords or wait on locks, which would stop the loop.
+        At most ``pool_size`` run at once; the others wait their turn (under the
+        request's deadline, when the caller bounds the wait)."""
+        assert self.awaited_engine is not None and self._awaited_turns is not None
         token = AWAITED.set(self.awaited_engine.sync_engine)
         try:
-            return await greenlet_spawn(fn, *args)
+            async with self._awaited_turns:
+                return await greenlet_spawn(fn, *args)
         except Exception as exc:
             # a statement the deadline cancelled leaves a closed connection behind, and
             # what fails on it after that is the deadline's doing: the request was
@@ -214,21 +238,19 @@ class Database:
             return
         raw = self._reads().raw_connection()
         dbapi = raw.dbapi_connection  # an awaited engine's: psycopg's, made synchronous
-        if not self.is_sqlite:
-            dbapi.autocommit = True
         token = HELD.set(raw)
         try:
+            if not self.is_sqlite:
+                dbapi.autocommit = True
             yield
         finally:
             HELD.reset(token)
             try:
-                if self.is_sqlite:
-                    pass
-                elif raw.driver_connection.closed:
+                if not self.is_sqlite and raw.driver_connection.closed:
                     # psycopg closes a connection whose statement a deadline cancelled
                     # (on the loop) and it could not cancel on the server: drop it
                     raw.invalidate()
-                else:
+                elif not self.is_sqlite:
                     dbapi.autocommit = False
             finally:
                 raw.close()
@@ -262,6 +284,9 @@ class Database:
         if self.loop_connection is not None:
             self.loop_connection.close()
             self.loop_connection = None
+        if self.awaited_engine is not None:  # left open: closing it needs its loop
+            self.awaited_engine.sync_engine.dispose(close=False)
+            self.awaited_engine = self._awaited_loop = self._awaited_turns = None
         self.engine.dispose()
         self.turns.close()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection
+from sqlalchemy.util import await_
 
 from scimd.store.positions import Positions
 from scimd.store.records import GroupRecord, GroupText, Page, Tenant, UserRecord, UserText
@@ -74,12 +75,25 @@ class Reader:
         list of 100,000 row tuples for the garbage collector to walk."""
         if self._postgres:
             sql = sql.replace("?", "%s")
+        driver = getattr(self._conn, "driver_connection", None)
+        if driver is not None:  # awaited (store.db): the adapter would make every tuple
+            return await_(_awaited_keys(driver, sql, params))
         cur = self._conn.cursor()
         try:
             cur.execute(sql, params)
             return array("q", (row[0] for row in cur))
         finally:
             cur.close()
+
+
+async def _awaited_keys(conn: Any, sql: str, params: Sequence[Any]) -> array:
+    """:meth:`Reader.keys` on psycopg's ``AsyncConnection``, 10,000 rows at a time."""
+    keys = array("q")
+    async with conn.cursor() as cur:
+        await cur.execute(sql, params)
+        while rows := await cur.fetchmany(10_000):
+            keys.extend(row[0] for row in rows)
+    return keys
 
 
 def json_value(value: Any) -> Any:
