@@ -95,6 +95,7 @@ class Database:
     positions: Positions = field(default_factory=Positions)
     """Where each position of a tenant's default order starts, for deep pages."""
     pool_size: int = 10
+    """``SCIMD_POOL_SIZE``: the engine's pool, and the reads served at once on the loop."""
     awaited_engine: AsyncEngine | None = None
     """PostgreSQL, while a server runs: the engine of reads served on its event loop."""
     _awaited_loop: asyncio.AbstractEventLoop | None = None
@@ -114,7 +115,7 @@ class Database:
 
     async def open_awaited_reads(self) -> None:
         """PostgreSQL: serve reads on the running event loop from now on, through an
-        asyncio engine (psycopg's ``AsyncConnection``) of the same URL and pool size.
+        asyncio engine (psycopg's ``AsyncConnection``) of the same URL.
 
         A read in a worker thread spends more on handing the GIL back and forth around
         each round trip than on the read (bench/README.md): on the loop, the request's
