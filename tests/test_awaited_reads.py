@@ -11,6 +11,7 @@ PostgreSQL through the same path: their apps are served with a lifespan, which o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -215,24 +216,42 @@ def hung_redis() -> Iterator[str]:
         sock.close()
 
 
-def test_a_hung_redis_stops_no_more_than_the_reads_that_wait_on_it(request, hung_redis):
+@pytest.mark.parametrize("backend", [
+    pytest.param("sqlite", marks=pytest.mark.xfail(
+        strict=True, reason="SQLite reads count themselves in Redis on the event loop, "
+        "which a hung Redis stops; in a thread they served half as many reads "
+        "(bench/README.md, section 11)")),
+    "postgresql"])
+def test_a_hung_redis_stops_no_more_than_the_reads_that_wait_on_it(
+        request, hung_redis, backend, tmp_path):
     """Rate limits counted in Redis (spec §8), which hangs: a read waits for its count in
-    a thread and is answered 503 at the deadline (1 s), while the event loop goes on
-    serving (``/healthz`` answers at once)."""
-    if not request.config.postgres_ok:  # type: ignore[attr-defined]
+    a worker thread and is answered 503 at the deadline (1 s), while the event loop goes
+    on serving: ``/healthz`` answers at once all the while. PostgreSQL reads wait in a
+    thread that the deadline abandons; SQLite reads do not, yet (the xfail)."""
+    if backend == "postgresql" and not request.config.postgres_ok:  # type: ignore[attr-defined]
         pytest.skip("PostgreSQL unreachable (make test fails then in CI)")
     env = ENV | {"SCIMD_RATE_LIMITS": "on", "SCIMD_REDIS_URL": hung_redis}
-    with fresh_postgres_database() as url, LiveServer(url, dialect="rfc", env=env) as live:
-        with ThreadPoolExecutor(2) as pool:
+    with contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'hung.db'}" if backend == "sqlite"
+               else stack.enter_context(fresh_postgres_database()))
+        live = stack.enter_context(LiveServer(url, dialect="rfc", env=env))
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
             read = pool.submit(httpx.get, live.scim_url + "/Users",
                                headers=live.auth_headers, timeout=30)
-            time.sleep(0.3)  # the read is waiting on Redis
-            started = time.monotonic()
-            health = httpx.get(live.base_url + "/healthz", timeout=5)
-            elapsed = time.monotonic() - started
-            answer = read.result()
-        assert health.status_code == 200 and elapsed < 0.5, elapsed
+            probes = []
+            while not read.done():  # the read is waiting on Redis meanwhile
+                began = time.monotonic()
+                assert httpx.get(live.base_url + "/healthz", timeout=5).status_code == 200
+                probes.append(time.monotonic() - began)
+                time.sleep(0.1)
+            answer, elapsed = read.result(), time.monotonic() - started
         assert answer.status_code == 503, answer.text
+        assert 0.9 < elapsed < 5, elapsed  # cut at the deadline, not by Redis
+        assert len(probes) >= 3 and max(probes) < 0.5, probes
+        if backend == "postgresql":  # the abandoned wait gave the connection back
+            with httpx.Client() as client:
+                assert _checked_out(client, live) == 0
 
 
 def test_awaited_reads_belong_to_the_loop_that_opened_them(request):

@@ -130,15 +130,19 @@ def bounded() -> Iterator[None]:
 
 
 async def run_in_thread(fn: Callable[..., T], *args: Any,
-                        limiter: anyio.CapacityLimiter | None = None) -> T:
+                        limiter: anyio.CapacityLimiter | None = None,
+                        abandon: bool = False) -> T:
     """``fn(*args)`` in a worker thread (under ``limiter``, else anyio's default), as a
     wait the request's deadline bounds. Every thread hop of a request goes through here.
 
     The deadline cancels a wait for a free thread; a call already running in its thread
     is not interrupted (Python cannot), it finishes under the cap on threads, and its
-    write, if any, does not commit."""
+    write, if any, does not commit. The request waits for it, holding what it holds,
+    unless ``abandon``: then the deadline ends the wait at once, and the call finishes
+    alone (for work whose result nobody needs after a 503, such as a rate check)."""
     with bounded():
-        return await to_thread.run_sync(fn, *args, limiter=limiter)
+        return await to_thread.run_sync(fn, *args, limiter=limiter,
+                                        abandon_on_cancel=abandon)
 
 
 def check_before_writing() -> None:

@@ -180,13 +180,15 @@ class ScimApi:
         return Call(principal, policy, wire, actor)
 
     def _check_rates(self, scope: str, names: list[str]) -> None:
-        """Count the request in its buckets (spec §8). On the event loop, in a PostgreSQL
-        read (:meth:`Database.awaited`), a check that goes to Redis waits in a thread,
-        under the request's deadline: the loop never waits on the network unbounded."""
+        """Count the request in its buckets (spec §8). In a PostgreSQL read on the event
+        loop (:meth:`Database.awaited`), a check that goes to Redis waits in a thread,
+        which the deadline abandons: the read gives back its connection at the 503.
+        SQLite reads, on the loop itself, still wait on Redis there (bench/README.md,
+        section 11: in a thread they served half as many)."""
         rates = self.s.rates
         assert rates is not None
         if rates.remote and in_greenlet():
-            await_(run_in_thread(rates.check, scope, names))
+            await_(run_in_thread(rates.check, scope, names, abandon=True))
         else:
             rates.check(scope, names)
 
