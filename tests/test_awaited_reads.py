@@ -23,7 +23,7 @@ from sqlalchemy import create_engine
 
 from live import LiveServer, fresh_postgres_database
 from scimd.store.db import Database, connect, normalize_url
-from test_operations import metric, user_body
+from test_operations import _hold_write_lock, _release, metric, user_body
 
 pytestmark = pytest.mark.live
 
@@ -38,21 +38,6 @@ def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
         yield live
 
 
-def _locked(url: str, mode: str):
-    """A transaction holding ``LOCK TABLE users IN <mode> MODE`` on the server's database."""
-    engine = create_engine(normalize_url(url))
-    conn = engine.connect()
-    conn.begin()
-    conn.exec_driver_sql(f"LOCK TABLE users IN {mode} MODE")
-    return engine, conn
-
-
-def _unlock(engine, conn) -> None:
-    conn.rollback()
-    conn.close()
-    engine.dispose()
-
-
 def _checked_out(client: httpx.Client, server: LiveServer) -> float:
     return metric(client.get(server.base_url + "/metrics").text, "scimd_db_pool_checked_out")
 
@@ -64,7 +49,7 @@ def test_reads_answer_while_every_database_thread_waits_on_a_write(server):
     with httpx.Client(headers=server.auth_headers, timeout=30) as client:
         made = client.post(users, json=user_body("reader.one"))
         assert made.status_code == 201, made.text
-        engine, lock = _locked(server.database_url, "EXCLUSIVE")  # SELECT still reads
+        lock = _hold_write_lock(server.database_url)  # SELECT still reads
         with ThreadPoolExecutor(2) as pool:
             try:
                 writes = [pool.submit(httpx.post, users, json=user_body(f"blocked.{i}"),
@@ -78,7 +63,7 @@ def test_reads_answer_while_every_database_thread_waits_on_a_write(server):
                 elapsed = time.monotonic() - started
                 assert not any(w.done() for w in writes)  # still blocked: no free thread
             finally:
-                _unlock(engine, lock)
+                _release(lock)
             # the writes began before the 1 s deadline and go on once the lock is gone
             statuses = sorted(w.result().status_code for w in writes)
         assert got.status_code == 200 and got.json()["userName"] == "reader.one"
@@ -96,7 +81,7 @@ def test_a_blocked_read_is_answered_503_and_its_connection_comes_back(server):
         made = client.post(users, json=user_body("reader.two"))
         assert made.status_code == 201, made.text
         url = f"{users}/{made.json()['id']}"
-        engine, lock = _locked(server.database_url, "ACCESS EXCLUSIVE")  # blocks SELECT
+        lock = _hold_write_lock(server.database_url, "ACCESS EXCLUSIVE")  # blocks SELECT
         reads = [(url, None), (users, {"count": 10}),  # the hand-written reads
                  (users, {"filter": 'title eq "x"'})]  # SQLAlchemy Core's
         try:
@@ -107,7 +92,7 @@ def test_a_blocked_read_is_answered_503_and_its_connection_comes_back(server):
                     reads))
                 elapsed = time.monotonic() - started
         finally:
-            _unlock(engine, lock)
+            _release(lock)
         assert [r.status_code for r in blocked] == [503] * 3, [r.text for r in blocked]
         assert all(r.headers["retry-after"] == "1" for r in blocked)
         assert 0.9 < elapsed < 5, elapsed

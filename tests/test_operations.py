@@ -631,8 +631,9 @@ def test_live_body_limit_reads_no_more_than_the_limit(ops_server):
     assert httpx.get(ops_server.base_url + "/healthz").status_code == 200
 
 
-def _hold_write_lock(url: str):
-    """A transaction that blocks user creation on the server's database."""
+def _hold_write_lock(url: str, mode: str = "EXCLUSIVE"):
+    """A transaction that blocks user creation on the server's database (on PostgreSQL,
+    ``LOCK TABLE users IN <mode> MODE``: ``ACCESS EXCLUSIVE`` blocks reads too)."""
     if url.startswith("sqlite"):
         import sqlite3
 
@@ -642,7 +643,7 @@ def _hold_write_lock(url: str):
     engine = create_engine(normalize_url(url))
     conn = engine.connect()
     conn.begin()
-    conn.exec_driver_sql("LOCK TABLE users IN EXCLUSIVE MODE")
+    conn.exec_driver_sql(f"LOCK TABLE users IN {mode} MODE")
     conn.info["engine"] = engine
     return conn
 
