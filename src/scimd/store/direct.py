@@ -310,17 +310,20 @@ def page(reader: Reader, table: str, tenant: Tenant, offset: int, limit: int,
     start = positions.key_at(kind, tenant.id, stamp, total, offset, lambda: reader.keys(
         f"SELECT pk FROM {table} WHERE tenant_pk = ? ORDER BY pk", (tenant.pk,)))
     rows: list[tuple] = []
+    # The page size is written into the statement: with LIMIT a parameter, PostgreSQL
+    # planned the prepared statement anew at every bind (custom plans, 0.25 ms a page).
+    count = int(limit)
     if start is not None:
         rows = reader.rows(f"SELECT {columns} FROM {table} WHERE {table}.tenant_pk = ?"
-                           f" AND {table}.pk >= ? ORDER BY {table}.pk LIMIT ?",
-                           (tenant.pk, start, limit))
+                           f" AND {table}.pk >= ? ORDER BY {table}.pk LIMIT {count}",
+                           (tenant.pk, start))
         if not rows or rows[0][0] != start:  # not the rows the keys were read from
             positions.forget(kind, tenant.id)
             start = None
     if start is None:
         rows = reader.rows(f"SELECT {columns} FROM {table} WHERE {table}.pk IN (SELECT pk"
-                           f" FROM {table} WHERE tenant_pk = ? ORDER BY pk LIMIT ? OFFSET ?)"
-                           f" ORDER BY {table}.pk", (tenant.pk, limit, offset))
+                           f" FROM {table} WHERE tenant_pk = ? ORDER BY pk LIMIT {count} OFFSET ?)"
+                           f" ORDER BY {table}.pk", (tenant.pk, offset))
     return Page(total, [record(r) for r in rows])
 
 
