@@ -82,10 +82,120 @@ def test_redis_counters_are_shared(redis_prefix):
         assert over.value.headers["Retry-After"].isdigit()
 
 
-@pytest.fixture
-def limited(db, database_url):
+def _limits_on(storage: str, buckets: dict[str, Bucket], request: pytest.FixtureRequest,
+               clock: FakeTime, monkeypatch: pytest.MonkeyPatch) -> RateLimits:
+    """Rate limits in process memory or in Redis, on one injected clock."""
+    if storage == "memory":
+        import limits.storage.memory as memory
+
+        monkeypatch.setattr(memory, "time", clock)
+        return RateLimits(buckets, MemoryStorage(), clock=clock.time)
+    prefix = request.getfixturevalue("redis_prefix")
+    return RateLimits(buckets, storage_for(REDIS_URL, prefix), clock=clock.time)
+
+
+def _outcome(rates: RateLimits, names: list[str]) -> str:
+    try:
+        rates.check("org", names)
+    except ScimError as over:
+        return f"429 {over.headers['Retry-After']} {over.detail}"
+    return "ok"
+
+
+def test_redis_counts_as_process_memory_does(request, monkeypatch):
+    """Spec §8: the same requests at the same moments get the same answers, Retry-After
+    included, from counters in Redis (one script a request) as from ``limits`` in memory."""
+    buckets = {"writes": Bucket(8, 4, 60), "user_create": Bucket(5, 3, 60),
+               "user_update": Bucket(6, 6, 60)}
+    steps = ([(0.0, ["writes", "user_create"])] * 4
+             + [(1.5, ["writes", "user_update"])] * 3
+             + [(20.0, ["writes", "user_create"])] * 3
+             + [(47.5, ["writes", "user_update"])] * 2
+             + [(61.0, ["writes", "user_create"])] * 4)
+    answers = {}
+    for storage in ("memory", "redis"):
+        clock = FakeTime()
+        rates = _limits_on(storage, buckets, request, clock, monkeypatch)
+        answers[storage] = []
+        for at, names in steps:
+            clock.now = 1_000_000.0 + at
+            answers[storage].append(_outcome(rates, names))
+    assert answers["redis"] == answers["memory"]
+    create, writes = "429 {} Rate limited (user_create); retry in {} s.", \
+        "429 {} Rate limited (writes); retry in {} s."
+    # writes: 8 a minute, 4 per 30 s; user_create: 5 a minute, 3 per 36 s
+    assert answers["redis"] == (["ok"] * 3 + [create.format(36, 36)]
+                                + ["ok"] + [writes.format(29, 29)] * 2
+                                + [writes.format(10, 10)] * 3
+                                + ["ok"] * 2
+                                + ["ok"] * 2 + [writes.format(17, 17)] * 2)
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_a_refused_request_counts_in_no_bucket(storage, request, monkeypatch):
+    """Spec §8: a create refused by its endpoint's bucket does not spend the org-wide
+    write budget: the updates after it still have all of what is left."""
+    rates = _limits_on(storage, {"writes": Bucket(5, 5), "user_create": Bucket(2, 2),
+                                 "user_update": Bucket(10, 10)},
+                       request, FakeTime(), monkeypatch)
+    creates = [_outcome(rates, ["writes", "user_create"]) for _ in range(6)]
+    updates = [_outcome(rates, ["writes", "user_update"]) for _ in range(4)]
+    assert creates[:2] == ["ok", "ok"] and all("(user_create)" in c for c in creates[2:])
+    assert updates[:3] == ["ok"] * 3 and "(writes)" in updates[3]
+
+
+def test_processes_racing_for_the_last_places_count_exactly(redis_prefix):
+    """Spec §8 across processes (principle 5): eight limiters with connections of their
+    own check at once. Exactly the endpoint's limit pass, and the org-wide window holds
+    exactly the requests that passed: no request is counted in one bucket and refused by
+    the next."""
+    import redis
+
+    buckets = {"writes": Bucket(1000, 1000), "user_create": Bucket(20, 20)}
+    limiters = [RateLimits(buckets, storage_for(REDIS_URL, redis_prefix)) for _ in range(8)]
+    start = threading.Barrier(len(limiters))
+    passed: list[int] = []
+
+    def hammer(rates: RateLimits) -> None:
+        start.wait()
+        passed.append(sum(_outcome(rates, ["writes", "user_create"]) == "ok"
+                          for _ in range(10)))
+
+    threads = [threading.Thread(target=hammer, args=(r,)) for r in limiters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(passed) == 20
+    client = redis.Redis.from_url(REDIS_URL)
+    writes = client.keys(f"{redis_prefix}:limits:*/writes/*")
+    assert len(writes) == 1 and client.llen(writes[0]) == 20
+
+
+def test_redis_windows_are_the_ones_limits_keeps(redis_prefix):
+    """A process still counting with ``limits``' own Redis storage (during an upgrade)
+    shares the budget with one counting by script: the same keys, the same windows."""
+    from limits.storage import RedisStorage
+    from limits.strategies import MovingWindowRateLimiter
+
+    bucket = Bucket(4, 4)
+    [item] = bucket.items()
+    old = MovingWindowRateLimiter(RedisStorage(REDIS_URL, key_prefix=f"{redis_prefix}:limits"))
+    new = RateLimits({"writes": bucket}, storage_for(REDIS_URL, redis_prefix))
+    assert old.hit(item, "org", "writes") and old.hit(item, "org", "writes")
+    new.check("org", ["writes"])
+    new.check("org", ["writes"])
+    assert not old.test(item, "org", "writes")
+    with pytest.raises(ScimError):
+        new.check("org", ["writes"])
+
+
+@pytest.fixture(params=["memory", "redis"])
+def limited(request, db, database_url):
+    redis = {} if request.param == "memory" else {
+        "redis_url": REDIS_URL, "redis_prefix": request.getfixturevalue("redis_prefix")}
     settings = Settings(database_url=database_url, rate_limits=True,
-                        rate_limit_buckets="writes=3/3,reads=100/100")
+                        rate_limit_buckets="writes=3/3,reads=100/100", **redis)
     return create_app(settings, db)
 
 

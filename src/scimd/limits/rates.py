@@ -5,7 +5,8 @@ holding ``burst`` requests and refilling at ``limit`` per window. We model it wi
 two moving windows from ``limits``: ``limit`` per ``window`` seconds, and
 ``burst`` per ``burst * window / limit`` seconds (the time the bucket takes to
 refill). Counters live in process memory, or in Redis so that every process of
-one deployment shares them. Limits are per organization (spec §11): a Grid
+one deployment shares them (:mod:`scimd.limits.redis_windows`: the same windows, all of
+a request's in one round trip). Limits are per organization (spec §11): a Grid
 workspace counts against its organization.
 """
 
@@ -17,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
+from scimd.limits.redis_windows import RedisWindows
 from scimd.scim.errors import ScimError
 
 
@@ -93,40 +95,48 @@ def parse_overrides(text: str | None, window: float) -> dict[str, Bucket]:
 
 
 class RateLimits:
-    """Checks requests against their buckets; over the limit is 429 ``too_many_requests``."""
+    """Checks requests against their buckets; over the limit is 429 ``too_many_requests``.
 
-    def __init__(self, buckets: dict[str, Bucket], storage: Storage,
+    ``storage`` is ``limits``' (process memory) or :class:`RedisWindows`."""
+
+    def __init__(self, buckets: dict[str, Bucket], storage: Storage | RedisWindows,
                  clock: Callable[[], float] = time.time) -> None:
         self.buckets = buckets
         self.storage = storage
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = None if isinstance(storage, RedisWindows) \
+            else MovingWindowRateLimiter(storage)
         self.clock = clock
         self.items = {name: b.items() for name, b in buckets.items()}
 
     @property
     def remote(self) -> bool:
         """Whether a check is a network round trip (Redis), not a look-up in memory."""
-        return not isinstance(self.storage, MemoryStorage)
+        return isinstance(self.storage, RedisWindows)
 
     def check(self, scope: str, names: list[str]) -> None:
-        """Count one request of ``scope`` (an organization) in each named bucket."""
-        pairs = [(item, name) for name in names for item in self.items[name]]
-        for item, name in pairs:
-            if not self.limiter.test(item, scope, name):
-                raise self._over(item, scope, name)
-        for item, name in pairs:
-            if not self.limiter.hit(item, scope, name):
-                raise self._over(item, scope, name)
+        """Count one request of ``scope`` (an organization) in each named bucket, or in
+        none when one of them is full."""
+        windows = [(item, scope, name) for name in names for item in self.items[name]]
+        if isinstance(self.storage, RedisWindows):
+            refused = self.storage.acquire(windows, self.clock())
+            if refused is not None:
+                raise self._over(windows[refused.index][2], refused.reset)
+            return
+        assert self.limiter is not None
+        for step in (self.limiter.test, self.limiter.hit):  # all have room, then count
+            for item, _, name in windows:
+                if not step(item, scope, name):
+                    raise self._over(name, self.limiter.get_window_stats(
+                        item, scope, name).reset_time)
 
-    def _over(self, item: RateLimitItemPerSecond, scope: str, name: str) -> ScimError:
-        reset = self.limiter.get_window_stats(item, scope, name).reset_time
+    def _over(self, name: str, reset: float) -> ScimError:
         wait = max(1, math.ceil(reset - self.clock()))
         return ScimError(429, "too_many_requests", f"Rate limited ({name}); retry in {wait} s.",
                          headers={"Retry-After": str(wait)})
 
 
-def storage_for(redis_url: str | None, prefix: str) -> Storage:
+def storage_for(redis_url: str | None, prefix: str) -> Storage | RedisWindows:
     """Redis counters when configured (shared by every process), else process memory."""
     if redis_url:
-        return RedisStorage(redis_url, key_prefix=f"{prefix}:limits")
+        return RedisWindows(redis_url, f"{prefix}:limits")
     return MemoryStorage()
