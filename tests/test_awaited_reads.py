@@ -201,18 +201,13 @@ def hung_redis() -> Iterator[str]:
         sock.close()
 
 
-@pytest.mark.parametrize("backend", [
-    pytest.param("sqlite", marks=pytest.mark.xfail(
-        strict=True, reason="SQLite reads count themselves in Redis on the event loop, "
-        "which a hung Redis stops; in a thread they served half as many reads "
-        "(bench/README.md, section 11)")),
-    "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_hung_redis_stops_no_more_than_the_reads_that_wait_on_it(
         request, hung_redis, backend, tmp_path):
-    """Rate limits counted in Redis (spec §8), which hangs: a read waits for its count in
-    a worker thread and is answered 503 at the deadline (1 s), while the event loop goes
-    on serving: ``/healthz`` answers at once all the while. PostgreSQL reads wait in a
-    thread that the deadline abandons; SQLite reads do not, yet (the xfail)."""
+    """Rate limits counted in Redis (spec §8), which hangs: a read awaits its count and
+    is answered 503 at the deadline (1 s), while the event loop goes on serving:
+    ``/healthz`` answers at once all the while. A SQLite read awaits it after reading,
+    a PostgreSQL read in its greenlet."""
     if backend == "postgresql" and not request.config.postgres_ok:  # type: ignore[attr-defined]
         pytest.skip("PostgreSQL unreachable (make test fails then in CI)")
     env = ENV | {"SCIMD_RATE_LIMITS": "on", "SCIMD_REDIS_URL": hung_redis}

@@ -228,6 +228,29 @@ def test_write_limit_over_http(db, limited, dialect, prefix):
                              {"value": "elsewhere@example.com"}]}).status_code == 201
 
 
+def test_read_limit_over_http(db, limited):
+    """Spec §8: reads have their own budget (here 100 a window): over it a GET answers
+    429, whether the user exists or not, and writes still pass. Counted in Redis, a
+    SQLite read counts itself after reading; the 429 replaces its answer."""
+    access = make_tenant(db, "rfc")
+    auth = {"Authorization": f"Bearer {access.token}"}
+    with TestClient(limited) as http:
+        made = http.post("/scim/v2/Users", headers=auth, json={
+            "schemas": [USER], "userName": "reader"})
+        assert made.status_code == 201
+        path = f"/scim/v2/Users/{made.json()['id']}"
+        answers = [http.get(path, headers=auth).status_code for _ in range(100)]
+        assert answers == [200] * 100
+        for over in (http.get(path, headers=auth), http.get("/scim/v2/Users/nobody",
+                                                            headers=auth),
+                     http.get("/scim/v2/Users", headers=auth)):
+            assert over.status_code == 429, over.text
+            assert over.json()["status"] == "429" and over.headers["Retry-After"].isdigit()
+        assert http.patch(path, headers=auth, json={"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Still Writable"}]}
+        ).status_code == 200
+
+
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_locks_refuse_or_wait(kind, request):
     """Spec §9: one write at a time per resource; a refused one is 429 resource_locked with

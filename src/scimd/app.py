@@ -142,6 +142,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await database.open_awaited_reads()  # PostgreSQL reads on this loop
+        if rates is not None:
+            await rates.open_awaited()  # their counts in Redis too
         dispatcher = None
         if settings.webhooks:  # deliver webhooks from every server process (leased rows)
             from scimd.webhooks import Dispatcher
@@ -153,6 +155,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             dispatcher.stop()
         observability.worker_exiting()
         await database.close_awaited_reads()
+        if rates is not None:
+            await rates.close_awaited()
         if owned:
             database.dispose()
 

@@ -21,7 +21,7 @@ from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
-from scimd.limits.redis_windows import RedisWindows
+from scimd.limits.redis_windows import RedisWindows, Refusal, Window
 from scimd.scim.errors import ScimError
 
 
@@ -113,14 +113,27 @@ class RateLimits:
         """Whether a check is a network round trip (Redis), not a look-up in memory."""
         return isinstance(self.storage, RedisWindows)
 
+    def awaits_here(self) -> bool:
+        """Whether :meth:`check_awaited` may run on the running loop: counters in Redis,
+        whose asyncio client :meth:`open_awaited` opened on this loop."""
+        return isinstance(self.storage, RedisWindows) and self.storage.awaits_here()
+
+    async def open_awaited(self) -> None:
+        """Open the asyncio client of Redis counters on the running loop (the app's
+        lifespan); counters in memory need none."""
+        if isinstance(self.storage, RedisWindows):
+            await self.storage.open_awaited()
+
+    async def close_awaited(self) -> None:
+        if isinstance(self.storage, RedisWindows):
+            await self.storage.close_awaited()
+
     def check(self, scope: str, names: list[str]) -> None:
         """Count one request of ``scope`` (an organization) in each named bucket, or in
         none when one of them is full."""
-        windows = [(item, scope, name) for name in names for item in self.items[name]]
+        windows = self._windows(scope, names)
         if isinstance(self.storage, RedisWindows):
-            refused = self.storage.acquire(windows, self.clock())
-            if refused is not None:
-                raise self._over(windows[refused.index][2], refused.reset)
+            self._answer(windows, self.storage.acquire(windows, self.clock()))
             return
         assert self.limiter is not None
         for step in (self.limiter.test, self.limiter.hit):  # all have room, then count
@@ -128,6 +141,19 @@ class RateLimits:
                 if not step(item, scope, name):
                     raise self._over(name, self.limiter.get_window_stats(
                         item, scope, name).reset_time)
+
+    async def check_awaited(self, scope: str, names: list[str]) -> None:
+        """:meth:`check` on the event loop, where :meth:`awaits_here`."""
+        assert isinstance(self.storage, RedisWindows)
+        windows = self._windows(scope, names)
+        self._answer(windows, await self.storage.acquire_awaited(windows, self.clock()))
+
+    def _windows(self, scope: str, names: list[str]) -> list[Window]:
+        return [(item, scope, name) for name in names for item in self.items[name]]
+
+    def _answer(self, windows: list[Window], refused: Refusal | None) -> None:
+        if refused is not None:
+            raise self._over(windows[refused.index][2], refused.reset)
 
     def _over(self, name: str, reset: float) -> ScimError:
         wait = max(1, math.ceil(reset - self.clock()))

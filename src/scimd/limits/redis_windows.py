@@ -11,11 +11,19 @@ atomically (Redis runs a script alone). docs/decisions.md says why this is ours.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
+import redis.asyncio
 from limits import RateLimitItem
+from redis.commands.core import AsyncScript
+
+Window = tuple[RateLimitItem, str, str]
+"""A moving window of one request: the item (limit and expiry), the scope (an
+organization) and the bucket's name."""
 
 # KEYS: one list per window. ARGV[1]: now (seconds); then per window its limit and
 # expiry. A window is full when its limit-th newest entry is younger than its expiry;
@@ -51,24 +59,55 @@ class Refusal:
 
 class RedisWindows:
     """Moving windows kept in Redis, under ``prefix`` as ``limits.storage.RedisStorage``
-    keeps them (``key_prefix``)."""
+    keeps them (``key_prefix``). Counted with a blocking client, or awaited on the event
+    loop that :meth:`open_awaited` ran on (the server's, while its lifespan runs)."""
 
     def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
         self.client = redis.Redis.from_url(url)  # redis-py's timeouts: 5 s
         self.prefix = prefix
         self.script = self.client.register_script(ACQUIRE)
+        self.awaited: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis, AsyncScript] \
+            | None = None
 
-    def acquire(self, windows: Sequence[tuple[RateLimitItem, str, str]],
-                now: float) -> Refusal | None:
+    def acquire(self, windows: Sequence[Window], now: float) -> Refusal | None:
         """Count one request in every window of ``windows`` (the item, the scope, the
         bucket's name), or in none of them: the :class:`Refusal` of the first full one."""
+        return self._refusal(windows, self.script(*self._call(windows, now)))
+
+    async def open_awaited(self) -> None:
+        """A client of the running loop, for :meth:`acquire_awaited`."""
+        client = redis.asyncio.Redis.from_url(self.url)
+        self.awaited = asyncio.get_running_loop(), client, client.register_script(ACQUIRE)
+
+    async def close_awaited(self) -> None:
+        if self.awaited is not None and self.awaited[0] is asyncio.get_running_loop():
+            client, self.awaited = self.awaited[1], None
+            await client.aclose()
+
+    def awaits_here(self) -> bool:
+        """Whether :meth:`acquire_awaited` may run on the running loop."""
+        try:
+            return self.awaited is not None and self.awaited[0] is asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs in this thread
+            return False
+
+    async def acquire_awaited(self, windows: Sequence[Window], now: float) -> Refusal | None:
+        """:meth:`acquire`, awaited: a Redis that hangs holds only this request."""
+        assert self.awaited is not None
+        keys, args = self._call(windows, now)
+        return self._refusal(windows, await self.awaited[2](keys=keys, args=args))
+
+    def _call(self, windows: Sequence[Window], now: float) -> tuple[list[str], list]:
         keys = [f"{self.prefix}:{item.key_for(scope, name)}" for item, scope, name in windows]
         args: list[float | int] = [now]
         for item, _, _ in windows:
             args += [item.amount, item.get_expiry()]
-        answer = self.script(keys=keys, args=args)
+        return keys, args
+
+    @staticmethod
+    def _refusal(windows: Sequence[Window], answer: Any) -> Refusal | None:
         if not answer:
             return None
         index, entry = answer
-        item = windows[index - 1][0]
-        return Refusal(index - 1, float(entry) + item.get_expiry())
+        return Refusal(index - 1, float(entry) + windows[index - 1][0].get_expiry())

@@ -132,19 +132,42 @@ class ScimApi:
         (:meth:`Database.awaited`), on the loop of a running server.
         """
         if read and self.s.inline_reads:
+            if self.s.rates is not None and self.s.rates.awaits_here():
+                return await self._read_then_count(request, work)
             return self._authorized(request, work, on_the_loop=True)
         if read and self.s.db.awaits_reads_here():
             with bounded():  # the deadline cuts a wait on PostgreSQL short, as in a thread
                 return await self.s.db.awaited(self._authorized, request, work)
         return await run_in_thread(self._authorized, request, work, limiter=self.s.limiter)
 
-    def _authorized(self, request: Request, work: Callable[[Call], Response], *,
-                    on_the_loop: bool = False) -> Response:
-        with self.s.db.holding(on_the_loop=on_the_loop):
-            return work(self._authorize(request))
+    async def _read_then_count(self, request: Request,
+                               work: Callable[[Call], Response]) -> Response:
+        """A read on the event loop (SQLite) whose rate check goes to Redis (spec §8): the
+        read runs first, then its count is awaited, so that the loop serves other
+        requests meanwhile and a Redis that hangs holds only this one, to its deadline
+        (503). Over the limit, the 429 replaces whatever the read answered; a read
+        changes nothing, so running it first changes nothing else. A request refused
+        before its count (no token, the wrong plan) is not counted, as everywhere."""
+        later: list[tuple[str, list[str]]] = []
+        try:
+            return self._authorized(request, work, on_the_loop=True, count_later=later)
+        finally:
+            if later:
+                assert self.s.rates is not None
+                with bounded():
+                    await self.s.rates.check_awaited(*later[0])
 
-    def _authorize(self, request: Request) -> Call:
-        """The request's :class:`Call`: token, allowlist, plan and rate limits (spec §1, §8)."""
+    def _authorized(self, request: Request, work: Callable[[Call], Response], *,
+                    on_the_loop: bool = False,
+                    count_later: list[tuple[str, list[str]]] | None = None) -> Response:
+        with self.s.db.holding(on_the_loop=on_the_loop):
+            return work(self._authorize(request, count_later))
+
+    def _authorize(self, request: Request,
+                   count_later: list[tuple[str, list[str]]] | None = None) -> Call:
+        """The request's :class:`Call`: token, allowlist, plan and rate limits (spec §1, §8);
+        with ``count_later`` the rate check is left to the caller, who gets its
+        arguments there."""
         client = self.client(request)
         try:
             principal = authenticate(self.s.db, request.headers.get("authorization"), client)
@@ -172,7 +195,10 @@ class ScimApi:
             has_id = len(parts) > 1 and not search
             names = buckets_for(request.method, resource, has_id, search)
             scope = str(principal.tenant.parent_pk or principal.tenant.pk)
-            self._check_rates(scope, names)
+            if count_later is None:
+                self._check_rates(scope, names)
+            else:
+                count_later.append((scope, names))
         dry_run = request.headers.get(DRY_RUN, "").strip() in ("1", "true")
         request.state.dry_run = dry_run
         actor = Actor("scim", principal.token_id, principal.user_id, principal.role,
@@ -181,14 +207,18 @@ class ScimApi:
 
     def _check_rates(self, scope: str, names: list[str]) -> None:
         """Count the request in its buckets (spec §8). In a PostgreSQL read on the event
-        loop (:meth:`Database.awaited`), a check that goes to Redis waits in a thread,
-        which the deadline abandons: the read gives back its connection at the 503.
-        SQLite reads, on the loop itself, still wait on Redis there (bench/README.md,
-        section 11: in a thread they served half as many)."""
+        loop (:meth:`Database.awaited`), a check that goes to Redis is awaited there too
+        (or, on a loop the server did not open, waits in a thread); either way the
+        deadline cuts it short and the read gives back its connection at the 503.
+        SQLite reads on the loop count themselves after reading
+        (:meth:`_read_then_count`)."""
         rates = self.s.rates
         assert rates is not None
         if rates.remote and in_greenlet():
-            await_(run_in_thread(rates.check, scope, names, abandon=True))
+            if rates.awaits_here():
+                await_(rates.check_awaited(scope, names))
+            else:
+                await_(run_in_thread(rates.check, scope, names, abandon=True))
         else:
             rates.check(scope, names)
 
