@@ -129,7 +129,8 @@ class ScimApi:
         hash. Reads run on the event loop itself. On SQLite they are a few indexed
         statements that never wait on a writer (WAL), and a thread hop cost more than the
         read (bench/README.md, docs/decisions.md). On PostgreSQL each statement is awaited
-        (:meth:`Database.awaited`), on the loop of a running server.
+        (:meth:`Database.awaited`), on the loop of a running server. A rate check that
+        goes to Redis is awaited on the loop as well (:meth:`_check_rates`).
         """
         if read and self.s.inline_reads:
             if self.s.rates is not None and self.s.rates.awaits_here():
