@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import threading
 import time
 
@@ -34,6 +36,9 @@ def test_bucket_selection():
     assert buckets["group_update"] == Bucket(180, 80, 10)
     with pytest.raises(ValueError):
         parse_overrides("nope=1/1", 60)
+    for nothing in ("user_delete=0", "user_create=180/0", "writes=-1/5"):
+        with pytest.raises(ValueError, match="at least 1"):
+            parse_overrides(nothing, 60)
 
 
 class FakeTime:
@@ -142,6 +147,67 @@ def test_a_refused_request_counts_in_no_bucket(storage, request, monkeypatch):
     updates = [_outcome(rates, ["writes", "user_update"]) for _ in range(4)]
     assert creates[:2] == ["ok", "ok"] and all("(user_create)" in c for c in creates[2:])
     assert updates[:3] == ["ok"] * 3 and "(writes)" in updates[3]
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_a_bucket_of_nothing_refuses_everything(storage, request, monkeypatch):
+    """A window with no room at all (a limit under 1, which the settings refuse) lets no
+    request through, in Redis as in ``limits``' memory, and counts none elsewhere."""
+    rates = _limits_on(storage, {"writes": Bucket(3, 3), "user_delete": Bucket(0, 0)},
+                       request, FakeTime(), monkeypatch)
+    assert all("(user_delete)" in _outcome(rates, ["writes", "user_delete"])
+               for _ in range(3))
+    assert [_outcome(rates, ["writes"]) for _ in range(3)] == ["ok"] * 3
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_redis_is_a_503_not_a_500(db, database_url):
+    """Rate limits counted in a Redis that refuses connections (spec §8): reads and
+    writes are answered 503 with Retry-After, in the request's dialect, instead of
+    crashing; the server itself (``/healthz``) is fine."""
+    settings = Settings(database_url=database_url, rate_limits=True,
+                        redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    access = make_tenant(db, "slack")
+    auth = {"Authorization": f"Bearer {access.token}"}
+    with TestClient(create_app(settings, db)) as http:
+        for answer in (http.get("/scim/v2/Users", headers=auth),
+                       http.get("/scim/v1/Users/U0NOPE", headers=auth),
+                       http.post("/scim/v2/Users", headers=auth, json={
+                           "schemas": [USER], "userName": "unlimited"})):
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"] == "1"
+        assert http.get("/healthz").status_code == 200
+        assert answer.json()["detail"] == "rate_limits_unavailable"
+
+
+def test_the_awaited_redis_client_belongs_to_the_loop_that_opened_it(redis_prefix):
+    """The asyncio client of Redis counters serves the loop that opened it first; other
+    loops keep the blocking client, a close there closes nothing, and on the owning loop
+    the last of its opens closes it (as for the database's awaited reads)."""
+    rates = RateLimits({"reads": Bucket(100, 100)}, storage_for(REDIS_URL, redis_prefix))
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+
+    async def here(step) -> bool:
+        await step()
+        return rates.awaits_here()
+
+    try:
+        assert first.run_until_complete(here(rates.open_awaited))
+        assert first.run_until_complete(here(rates.open_awaited))
+        assert not second.run_until_complete(here(rates.open_awaited))
+        assert not second.run_until_complete(here(rates.close_awaited))
+        first.run_until_complete(rates.check_awaited("org", ["reads"]))
+        assert first.run_until_complete(here(rates.close_awaited))  # one open is left
+        assert not first.run_until_complete(here(rates.close_awaited))
+        rates.check("org", ["reads"])  # the blocking client still counts
+    finally:
+        first.close()
+        second.close()
 
 
 def test_processes_racing_for_the_last_places_count_exactly(redis_prefix):

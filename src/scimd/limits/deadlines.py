@@ -4,8 +4,9 @@
 answered in time (docs/operations.md, "Time per request"). The deadline is carried in
 the request's context (:data:`CURRENT`, as Go's ``context`` or gRPC carry theirs) and
 enforced where a request waits: receiving its body and handing work to a database
-thread (:func:`bounded`, :func:`run_in_thread`). Work that runs on the event loop
-without waiting (SQLite reads) cannot be interrupted anyway, so it pays for no timer.
+thread (:func:`bounded`, :func:`run_in_thread`), or for a PostgreSQL statement or a
+rate count in Redis awaited on the event loop. Work that runs on the loop without
+waiting (a SQLite read) cannot be interrupted anyway, so it pays for no timer.
 
 A 503 tells the client that nothing happened, so a write must not commit after it;
 and once a write has begun to commit, the client must get its real answer, however

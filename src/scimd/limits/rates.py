@@ -12,17 +12,22 @@ workspace counts against its organization.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import redis
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 from scimd.limits.redis_windows import RedisWindows, Refusal, Window
 from scimd.scim.errors import ScimError
+
+log = logging.getLogger("scimd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +93,12 @@ def parse_overrides(text: str | None, window: float) -> dict[str, Bucket]:
             raise ValueError(f"unknown rate-limit bucket {name!r}")
         limit, _, burst = spec.partition("/")
         try:
-            buckets[name] = Bucket(int(limit), int(burst or limit), window)
+            bucket = Bucket(int(limit), int(burst or limit), window)
         except ValueError:
             raise ValueError(f"rate limit {part!r} is not limit/burst") from None
+        if bucket.limit < 1 or bucket.burst < 1:
+            raise ValueError(f"rate limit {part!r}: limit and burst must be at least 1")
+        buckets[name] = bucket
     return buckets
 
 
@@ -129,11 +137,13 @@ class RateLimits:
             await self.storage.close_awaited()
 
     def check(self, scope: str, names: list[str]) -> None:
-        """Count one request of ``scope`` (an organization) in each named bucket, or in
-        none when one of them is full."""
+        """Count one request of ``scope`` (an organization) in each named bucket. In
+        Redis a request is counted in all or none of them; in memory the buckets are
+        tested first, then counted, which concurrent writes may interleave."""
         windows = self._windows(scope, names)
         if isinstance(self.storage, RedisWindows):
-            self._answer(windows, self.storage.acquire(windows, self.clock()))
+            with _redis_unavailable():
+                self._answer(windows, self.storage.acquire(windows, self.clock()))
             return
         assert self.limiter is not None
         for step in (self.limiter.test, self.limiter.hit):  # all have room, then count
@@ -146,7 +156,8 @@ class RateLimits:
         """:meth:`check` on the event loop, where :meth:`awaits_here`."""
         assert isinstance(self.storage, RedisWindows)
         windows = self._windows(scope, names)
-        self._answer(windows, await self.storage.acquire_awaited(windows, self.clock()))
+        with _redis_unavailable():
+            self._answer(windows, await self.storage.acquire_awaited(windows, self.clock()))
 
     def _windows(self, scope: str, names: list[str]) -> list[Window]:
         return [(item, scope, name) for name in names for item in self.items[name]]
@@ -159,6 +170,19 @@ class RateLimits:
         wait = max(1, math.ceil(reset - self.clock()))
         return ScimError(429, "too_many_requests", f"Rate limited ({name}); retry in {wait} s.",
                          headers={"Retry-After": str(wait)})
+
+
+@contextmanager
+def _redis_unavailable() -> Iterator[None]:
+    """A request whose count Redis did not take (down, or over redis-py's 5 s timeout) is
+    answered 503 with Retry-After, not 500: the server is fine, its counters are not."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        log.warning("rate limits: Redis unavailable (%s: %s)", type(exc).__name__, exc)
+        raise ScimError(503, "rate_limits_unavailable",
+                        "Rate limits cannot be counted right now; retry shortly.",
+                        headers={"Retry-After": "1"}) from None
 
 
 def storage_for(redis_url: str | None, prefix: str) -> Storage | RedisWindows:

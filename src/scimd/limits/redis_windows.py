@@ -26,7 +26,8 @@ Window = tuple[RateLimitItem, str, str]
 organization) and the bucket's name."""
 
 # KEYS: one list per window. ARGV[1]: now (seconds); then per window its limit and
-# expiry. A window is full when its limit-th newest entry is younger than its expiry;
+# expiry. A window is full when its limit-th newest entry is younger than its expiry
+# (a limit under 1 is always full, as in ``limits``);
 # then nothing is counted and the script answers that window's number (from 1) and
 # that entry, from which its place frees up. Otherwise `now` is pushed onto every
 # window and the script answers 0.
@@ -34,6 +35,9 @@ ACQUIRE = """
 local now = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
     local limit, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+    if limit < 1 then
+        return {i, ARGV[1]}
+    end
     local entry = redis.call('lindex', key, limit - 1)
     if entry and tonumber(entry) >= now - expiry then
         return {i, entry}
@@ -69,6 +73,7 @@ class RedisWindows:
         self.script = self.client.register_script(ACQUIRE)
         self.awaited: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis, AsyncScript] \
             | None = None
+        self.opens = 0
 
     def acquire(self, windows: Sequence[Window], now: float) -> Refusal | None:
         """Count one request in every window of ``windows`` (the item, the scope, the
@@ -76,12 +81,23 @@ class RedisWindows:
         return self._refusal(windows, self.script(*self._call(windows, now)))
 
     async def open_awaited(self) -> None:
-        """A client of the running loop, for :meth:`acquire_awaited`."""
-        client = redis.asyncio.Redis.from_url(self.url)
-        self.awaited = asyncio.get_running_loop(), client, client.register_script(ACQUIRE)
+        """A client of the running loop, for :meth:`acquire_awaited`. The first loop to
+        open one keeps it (as ``Database.open_awaited_reads``): opens on other loops
+        leave them to the blocking client, and each open on its own loop is counted."""
+        loop = asyncio.get_running_loop()
+        if self.awaited is None:
+            client = redis.asyncio.Redis.from_url(self.url)
+            self.awaited = loop, client, client.register_script(ACQUIRE)
+            self.opens = 0
+        if self.awaited[0] is loop:
+            self.opens += 1
 
     async def close_awaited(self) -> None:
-        if self.awaited is not None and self.awaited[0] is asyncio.get_running_loop():
+        """Undo one :meth:`open_awaited` of the running loop: the last closes the client."""
+        if self.awaited is None or self.awaited[0] is not asyncio.get_running_loop():
+            return
+        self.opens -= 1
+        if self.opens == 0:
             client, self.awaited = self.awaited[1], None
             await client.aclose()
 

@@ -134,35 +134,34 @@ class ScimApi:
         """
         if read and self.s.inline_reads:
             if self.s.rates is not None and self.s.rates.awaits_here():
-                return await self._read_then_count(request, work)
+                return await self._authorize_count_read(request, work)
             return self._authorized(request, work, on_the_loop=True)
         if read and self.s.db.awaits_reads_here():
             with bounded():  # the deadline cuts a wait on PostgreSQL short, as in a thread
                 return await self.s.db.awaited(self._authorized, request, work)
         return await run_in_thread(self._authorized, request, work, limiter=self.s.limiter)
 
-    async def _read_then_count(self, request: Request,
-                               work: Callable[[Call], Response]) -> Response:
-        """A read on the event loop (SQLite) whose rate check goes to Redis (spec §8): the
-        read runs first, then its count is awaited, so that the loop serves other
-        requests meanwhile and a Redis that hangs holds only this one, to its deadline
-        (503). Over the limit, the 429 replaces whatever the read answered; a read
-        changes nothing, so running it first changes nothing else. A request refused
-        before its count (no token, the wrong plan) is not counted, as everywhere."""
+    async def _authorize_count_read(self, request: Request,
+                                    work: Callable[[Call], Response]) -> Response:
+        """A read on the event loop (SQLite) whose rate check goes to Redis (spec §8):
+        authorized, then counted while the loop serves other requests (a Redis that hangs
+        holds only this one, to its deadline: 503), then read. The token and the read
+        are two snapshots here, not one: a read over the limit costs no more than
+        its token."""
         later: list[tuple[str, list[str]]] = []
-        try:
-            return self._authorized(request, work, on_the_loop=True, count_later=later)
-        finally:
-            if later:
-                assert self.s.rates is not None
-                with bounded():
-                    await self.s.rates.check_awaited(*later[0])
+        with self.s.db.holding(on_the_loop=True):
+            call = self._authorize(request, count_later=later)
+        if later:
+            assert self.s.rates is not None
+            with bounded():
+                await self.s.rates.check_awaited(*later[0])
+        with self.s.db.holding(on_the_loop=True):
+            return work(call)
 
     def _authorized(self, request: Request, work: Callable[[Call], Response], *,
-                    on_the_loop: bool = False,
-                    count_later: list[tuple[str, list[str]]] | None = None) -> Response:
+                    on_the_loop: bool = False) -> Response:
         with self.s.db.holding(on_the_loop=on_the_loop):
-            return work(self._authorize(request, count_later))
+            return work(self._authorize(request))
 
     def _authorize(self, request: Request,
                    count_later: list[tuple[str, list[str]]] | None = None) -> Call:
@@ -211,8 +210,8 @@ class ScimApi:
         loop (:meth:`Database.awaited`), a check that goes to Redis is awaited there too
         (or, on a loop the server did not open, waits in a thread); either way the
         deadline cuts it short and the read gives back its connection at the 503.
-        SQLite reads on the loop count themselves after reading
-        (:meth:`_read_then_count`)."""
+        SQLite reads on the loop await it between their token and their read
+        (:meth:`_authorize_count_read`)."""
         rates = self.s.rates
         assert rates is not None
         if rates.remote and in_greenlet():
