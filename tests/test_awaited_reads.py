@@ -206,8 +206,8 @@ def test_a_hung_redis_stops_no_more_than_the_reads_that_wait_on_it(
         request, hung_redis, backend, tmp_path):
     """Rate limits counted in Redis (spec §8), which hangs: a read awaits its count and
     is answered 503 at the deadline (1 s), while the event loop goes on serving:
-    ``/healthz`` answers at once all the while. A SQLite read awaits it after reading,
-    a PostgreSQL read in its greenlet."""
+    ``/healthz`` answers at once all the while. A SQLite read awaits it between its
+    token and its read, a PostgreSQL read in its greenlet."""
     if backend == "postgresql" and not request.config.postgres_ok:  # type: ignore[attr-defined]
         pytest.skip("PostgreSQL unreachable (make test fails then in CI)")
     env = ENV | {"SCIMD_RATE_LIMITS": "on", "SCIMD_REDIS_URL": hung_redis}

@@ -17,6 +17,8 @@ from scimd.limits.locks import MemoryLocks, RedisLocks
 from scimd.limits.rates import Bucket, RateLimits, buckets_for, parse_overrides, storage_for
 from scimd.scim.errors import ScimError
 from scimd.settings import Settings
+from scimd.store import migrate
+from scimd.store.db import connect
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -185,6 +187,20 @@ def test_an_unreachable_redis_is_a_503_not_a_500(db, database_url):
         assert answer.json()["detail"] == "rate_limits_unavailable"
 
 
+def test_a_redis_fault_that_a_retry_cannot_cure_is_not_a_503(redis_prefix):
+    """Only an unreachable or slow Redis is 503 ``rate_limits_unavailable``: a command
+    Redis refuses (here a window key of the wrong type) raises, for the 500 handler to
+    answer and log with its stack trace."""
+    import redis
+
+    rates = RateLimits({"reads": Bucket(5, 5)}, storage_for(REDIS_URL, redis_prefix))
+    [item] = rates.items["reads"]
+    redis.Redis.from_url(REDIS_URL).set(
+        f"{redis_prefix}:limits:{item.key_for('org', 'reads')}", "not a list")
+    with pytest.raises(redis.ResponseError):
+        rates.check("org", ["reads"])
+
+
 def test_the_awaited_redis_client_belongs_to_the_loop_that_opened_it(redis_prefix):
     """The asyncio client of Redis counters serves the loop that opened it first; other
     loops keep the blocking client, a close there closes nothing, and on the owning loop
@@ -297,7 +313,7 @@ def test_write_limit_over_http(db, limited, dialect, prefix):
 def test_read_limit_over_http(db, limited):
     """Spec §8: reads have their own budget (here 100 a window): over it a GET answers
     429, whether the user exists or not, and writes still pass. Counted in Redis, a
-    SQLite read counts itself after reading; the 429 replaces its answer."""
+    SQLite read awaits its count between its token and its read."""
     access = make_tenant(db, "rfc")
     auth = {"Authorization": f"Bearer {access.token}"}
     with TestClient(limited) as http:
@@ -315,6 +331,37 @@ def test_read_limit_over_http(db, limited):
         assert http.patch(path, headers=auth, json={"schemas": [PATCH], "Operations": [
             {"op": "replace", "path": "displayName", "value": "Still Writable"}]}
         ).status_code == 200
+
+
+def test_a_sqlite_read_over_the_limit_reads_only_its_token(tmp_path, redis_prefix):
+    """Spec §8 with counters in Redis: a SQLite read awaits its count between its token
+    and its read, so a read over the limit costs the server its token's statement and
+    nothing more (the statements on the loop's connection, traced). PostgreSQL reads
+    count themselves before reading anyway."""
+    database_url = f"sqlite:///{tmp_path / 'traced.db'}"
+    db = connect(database_url)
+    migrate.upgrade(db)
+    settings = Settings(database_url=database_url, rate_limits=True,
+                        rate_limit_buckets="reads=1/1", redis_url=REDIS_URL,
+                        redis_prefix=redis_prefix)
+    access = make_tenant(db, "rfc")
+    auth = {"Authorization": f"Bearer {access.token}"}
+    with TestClient(create_app(settings, db)) as http:
+        made = http.post("/scim/v2/Users", headers=auth, json={
+            "schemas": [USER], "userName": "traced"})
+        path = f"/scim/v2/Users/{made.json()['id']}"
+        assert http.get(path, headers=auth).status_code == 200
+        statements: list[str] = []
+        traced = db.loop_connection.dbapi_connection
+        traced.set_trace_callback(statements.append)
+        try:
+            over = http.get(path, headers=auth)
+        finally:
+            traced.set_trace_callback(None)
+    db.dispose()
+    assert over.status_code == 429, over.text
+    assert any("FROM tokens" in s for s in statements), statements
+    assert not any("FROM users WHERE" in s for s in statements), statements
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])

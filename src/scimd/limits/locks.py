@@ -65,7 +65,9 @@ class RedisLocks:
     def __init__(self, url: str, prefix: str) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        from scimd.limits.redis_windows import TIMEOUTS
+
+        self.client = redis.Redis.from_url(url, **TIMEOUTS)
         self.errors = redis.exceptions.LockError
         self.prefix = f"{prefix}:lock:"
 

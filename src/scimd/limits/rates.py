@@ -174,11 +174,13 @@ class RateLimits:
 
 @contextmanager
 def _redis_unavailable() -> Iterator[None]:
-    """A request whose count Redis did not take (down, or over redis-py's 5 s timeout) is
-    answered 503 with Retry-After, not 500: the server is fine, its counters are not."""
+    """A request whose count Redis could not take (unreachable, loading, or over the 5 s
+    timeout) is answered 503 with Retry-After, not 500: the server is fine, its counters
+    are not. Other Redis errors (a refused command, a wrong type) are faults that a
+    retry would not cure, and stay 500s with their stack trace."""
     try:
         yield
-    except redis.RedisError as exc:
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
         log.warning("rate limits: Redis unavailable (%s: %s)", type(exc).__name__, exc)
         raise ScimError(503, "rate_limits_unavailable",
                         "Rate limits cannot be counted right now; retry shortly.",

@@ -21,6 +21,10 @@ import redis.asyncio
 from limits import RateLimitItem
 from redis.commands.core import AsyncScript
 
+TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+"""Seconds a call to Redis may take: redis-py 8's defaults, set here for older ones
+(which wait for ever)."""
+
 Window = tuple[RateLimitItem, str, str]
 """A moving window of one request: the item (limit and expiry), the scope (an
 organization) and the bucket's name."""
@@ -68,7 +72,7 @@ class RedisWindows:
 
     def __init__(self, url: str, prefix: str) -> None:
         self.url = url
-        self.client = redis.Redis.from_url(url)  # redis-py's timeouts: 5 s
+        self.client = redis.Redis.from_url(url, **TIMEOUTS)
         self.prefix = prefix
         self.script = self.client.register_script(ACQUIRE)
         self.awaited: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis, AsyncScript] \
@@ -86,7 +90,7 @@ class RedisWindows:
         leave them to the blocking client, and each open on its own loop is counted."""
         loop = asyncio.get_running_loop()
         if self.awaited is None:
-            client = redis.asyncio.Redis.from_url(self.url)
+            client = redis.asyncio.Redis.from_url(self.url, **TIMEOUTS)
             self.awaited = loop, client, client.register_script(ACQUIRE)
             self.opens = 0
         if self.awaited[0] is loop:

@@ -223,7 +223,8 @@ class Database:
 
         Work running on the event loop (SQLite reads) shares one connection kept for the
         loop, since it runs one request at a time, and reads in one transaction: the
-        token and the resources it reads are one snapshot, for one BEGIN. A PostgreSQL
+        token and the resources it reads are one snapshot, for one BEGIN (with rate
+        limits in Redis, two holds: ``ScimApi._authorize_count_read``). A PostgreSQL
         connection is held in autocommit (see :func:`reading`) and handed back as it came.
         """
         if on_the_loop:
