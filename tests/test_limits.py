@@ -226,6 +226,28 @@ def test_the_awaited_redis_client_belongs_to_the_loop_that_opened_it(redis_prefi
         second.close()
 
 
+def test_a_start_that_fails_closes_what_it_opened(tmp_path, redis_prefix, monkeypatch):
+    """The app's lifespan closes what it opened, in reverse, when a later step of its
+    start fails (here the webhook dispatcher): the awaited Redis client does not stay
+    bound to a loop that is gone."""
+    import scimd.webhooks
+
+    def broken(*_args, **_kw) -> None:
+        raise RuntimeError("the dispatcher could not start")
+
+    monkeypatch.setattr(scimd.webhooks.Dispatcher, "start", broken)
+    database_url = f"sqlite:///{tmp_path / 'start.db'}"
+    db = connect(database_url)
+    migrate.upgrade(db)
+    app = create_app(Settings(database_url=database_url, rate_limits=True,
+                              redis_url=REDIS_URL, redis_prefix=redis_prefix), db)
+    windows = app.state.services.rates.storage
+    with pytest.raises(RuntimeError, match="could not start"), TestClient(app):
+        pass
+    assert windows.awaited is None and windows.opens == 0
+    db.dispose()
+
+
 def test_processes_racing_for_the_last_places_count_exactly(redis_prefix):
     """Spec §8 across processes (principle 5): eight limiters with connections of their
     own check at once. Exactly the endpoint's limit pass, and the org-wide window holds

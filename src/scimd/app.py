@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from anyio import CapacityLimiter
@@ -141,24 +141,24 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await database.open_awaited_reads()  # PostgreSQL reads on this loop
-        if rates is not None:
-            await rates.open_awaited()  # their counts in Redis too
-        dispatcher = None
-        if settings.webhooks:  # deliver webhooks from every server process (leased rows)
-            from scimd.webhooks import Dispatcher
+        """What a serving process opens, closed in the reverse order however it stops
+        (a failed start included)."""
+        async with AsyncExitStack() as opened:
+            if owned:
+                opened.callback(database.dispose)
+            await database.open_awaited_reads()  # PostgreSQL reads on this loop
+            opened.push_async_callback(database.close_awaited_reads)
+            if rates is not None:
+                await rates.open_awaited()  # their counts in Redis too
+                opened.push_async_callback(rates.close_awaited)
+            opened.callback(observability.worker_exiting)
+            if settings.webhooks:  # deliver webhooks from every process (leased rows)
+                from scimd.webhooks import Dispatcher
 
-            dispatcher = Dispatcher(database)
-            dispatcher.start()
-        yield
-        if dispatcher is not None:
-            dispatcher.stop()
-        observability.worker_exiting()
-        await database.close_awaited_reads()
-        if rates is not None:
-            await rates.close_awaited()
-        if owned:
-            database.dispose()
+                dispatcher = Dispatcher(database)
+                dispatcher.start()
+                opened.callback(dispatcher.stop)
+            yield
 
     def render_error(request: Request, exc: ScimError) -> Response:
         return error_response(request, exc, settings)
