@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -185,6 +186,26 @@ def test_an_unreachable_redis_is_a_503_not_a_500(db, database_url):
             assert answer.headers["Retry-After"] == "1"
         assert http.get("/healthz").status_code == 200
         assert answer.json()["detail"] == "rate_limits_unavailable"
+
+
+def test_an_outage_of_redis_is_logged_when_it_starts_and_ends(redis_prefix, caplog):
+    """While Redis is unreachable every count is a 503, but the log has one warning when
+    that starts and one when Redis counts again, with how many requests it turned away,
+    not a line per request."""
+    rates = RateLimits({"reads": Bucket(100, 100)},
+                       storage_for(f"redis://127.0.0.1:{_closed_port()}/0", redis_prefix))
+    with caplog.at_level(logging.WARNING, logger="scimd"):
+        for _ in range(3):
+            with pytest.raises(ScimError) as down:
+                rates.check("org", ["reads"])
+            assert down.value.status == 503
+        rates.storage = storage_for(REDIS_URL, redis_prefix)  # Redis is back
+        rates.check("org", ["reads"])
+        rates.check("org", ["reads"])
+    said = [r.getMessage() for r in caplog.records if "rate limits" in r.getMessage()]
+    assert len(said) == 2, said
+    assert "Redis unavailable (ConnectionError" in said[0]
+    assert said[1] == "rate limits: Redis is back, after 3 requests answered 503"
 
 
 def test_a_redis_fault_that_a_retry_cannot_cure_is_not_a_503(redis_prefix):

@@ -115,6 +115,7 @@ class RateLimits:
             else MovingWindowRateLimiter(storage)
         self.clock = clock
         self.items = {name: b.items() for name, b in buckets.items()}
+        self.unavailable = 0  # requests answered 503 since Redis last counted one
 
     @property
     def remote(self) -> bool:
@@ -142,7 +143,7 @@ class RateLimits:
         tested first, then counted, which concurrent writes may interleave."""
         windows = self._windows(scope, names)
         if isinstance(self.storage, RedisWindows):
-            with _redis_unavailable():
+            with self._in_redis():
                 self._answer(windows, self.storage.acquire(windows, self.clock()))
             return
         assert self.limiter is not None
@@ -156,8 +157,31 @@ class RateLimits:
         """:meth:`check` on the event loop, where :meth:`awaits_here`."""
         assert isinstance(self.storage, RedisWindows)
         windows = self._windows(scope, names)
-        with _redis_unavailable():
+        with self._in_redis():
             self._answer(windows, await self.storage.acquire_awaited(windows, self.clock()))
+
+    @contextmanager
+    def _in_redis(self) -> Iterator[None]:
+        """A request whose count Redis could not take (unreachable, loading, or over the
+        5 s timeout) is answered 503 with Retry-After, not 500: the server is fine, its
+        counters are not. The log says when that starts and when it ends, with how many
+        requests it turned away, not once a request. Other Redis errors (a refused
+        command, a wrong type) are faults that a retry would not cure: they stay 500s
+        with their stack trace."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not self.unavailable:
+                log.warning("rate limits: Redis unavailable (%s: %s); requests are answered"
+                            " 503 until it is back", type(exc).__name__, exc)
+            self.unavailable += 1
+            raise ScimError(503, "rate_limits_unavailable",
+                            "Rate limits cannot be counted right now; retry shortly.",
+                            headers={"Retry-After": "1"}) from None
+        if self.unavailable:
+            log.warning("rate limits: Redis is back, after %d requests answered 503",
+                        self.unavailable)
+            self.unavailable = 0
 
     def _windows(self, scope: str, names: list[str]) -> list[Window]:
         return [(item, scope, name) for name in names for item in self.items[name]]
@@ -170,21 +194,6 @@ class RateLimits:
         wait = max(1, math.ceil(reset - self.clock()))
         return ScimError(429, "too_many_requests", f"Rate limited ({name}); retry in {wait} s.",
                          headers={"Retry-After": str(wait)})
-
-
-@contextmanager
-def _redis_unavailable() -> Iterator[None]:
-    """A request whose count Redis could not take (unreachable, loading, or over the 5 s
-    timeout) is answered 503 with Retry-After, not 500: the server is fine, its counters
-    are not. Other Redis errors (a refused command, a wrong type) are faults that a
-    retry would not cure, and stay 500s with their stack trace."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        log.warning("rate limits: Redis unavailable (%s: %s)", type(exc).__name__, exc)
-        raise ScimError(503, "rate_limits_unavailable",
-                        "Rate limits cannot be counted right now; retry shortly.",
-                        headers={"Retry-After": "1"}) from None
 
 
 def storage_for(redis_url: str | None, prefix: str) -> Storage | RedisWindows:
