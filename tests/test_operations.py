@@ -631,6 +631,35 @@ def test_live_body_limit_reads_no_more_than_the_limit(ops_server):
     assert httpx.get(ops_server.base_url + "/healthz").status_code == 200
 
 
+def _raw_status(server: LiveServer, head: bytes) -> tuple[int, bytes]:
+    """The status and body of one request sent exactly as ``head`` (no Host added)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head)
+        status, _headers, body = read_answer(sock, 10)
+    return status, body
+
+
+@pytest.mark.live
+def test_live_host_must_be_one_authority(ops_server):
+    """RFC 7230 §5.4: 400 for an HTTP/1.1 request without Host, with two, or with a Host
+    that is not a host and port (``meta.location`` is built from it); HTTP/1.0 may omit
+    it, and IP literals and ports pass."""
+    auth = f"Authorization: Bearer {ops_server.token}\r\n".encode()
+    for head in (b"GET /scim/v2/Users HTTP/1.1\r\nHost: a\r\nHost: b\r\n",
+                 b"GET /scim/v2/Users HTTP/1.1\r\n",
+                 b"GET /scim/v2/Users HTTP/1.1\r\nHost: evil.example/x?\r\n",
+                 b"GET /scim/v2/Users HTTP/1.1\r\nHost: a b\r\n",
+                 b'GET /healthz HTTP/1.1\r\nHost: "quoted"\r\n'):
+        status, body = _raw_status(ops_server, head + auth + b"Connection: close\r\n\r\n")
+        assert status == 400 and json.loads(body)["detail"] == "invalid_request", (head, body)
+    for head in (b"GET /scim/v2/Users HTTP/1.0\r\n",
+                 b"GET /scim/v2/Users HTTP/1.1\r\nHost: [::1]:8000\r\n",
+                 b"GET /scim/v2/Users HTTP/1.1\r\nHost: scim.example.com\r\n",
+                 b"GET /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"):
+        status, body = _raw_status(ops_server, head + auth + b"Connection: close\r\n\r\n")
+        assert status == 200, (head, body)
+
+
 def _hold_write_lock(url: str, mode: str = "EXCLUSIVE"):
     """A transaction that blocks user creation on the server's database (on PostgreSQL,
     ``LOCK TABLE users IN <mode> MODE``: ``ACCESS EXCLUSIVE`` blocks reads too)."""

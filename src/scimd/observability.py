@@ -6,6 +6,9 @@ counted). Per request it:
 
 * takes the client's ``X-Request-Id`` (sanitised, at most 128 characters) or makes
   one, and puts it on the response and in ``request.state.request_id``;
+* answers ``400 invalid_request`` to a request whose ``Host`` is not one URI
+  authority (RFC 7230 §5.4: several of them, an invalid value, or none in HTTP/1.1),
+  since ``meta.location`` is built from it;
 * answers ``413 request_too_large`` when ``Content-Length`` is over
   ``SCIMD_MAX_BODY_BYTES``, before the application runs, and stops a body without
   a length as soon as the bytes received pass the limit;
@@ -189,6 +192,25 @@ def request_id_from(raw: bytes | None) -> str:
     return secrets.token_hex(16)
 
 
+_HOST = re.compile(rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~%!$&'()*+,;=-]*)"
+                   rb"(?::[0-9]*)?")
+"""RFC 7230 §5.4's ``Host = uri-host [ ":" port ]``, with RFC 3986 §3.2.2's host: an IP
+literal in brackets, or a registered name (IPv4 addresses among them)."""
+
+
+def bad_host(hosts: list[bytes], http_version: str) -> ScimError | None:
+    """The 400 that RFC 7230 §5.4 requires for the request's ``Host`` fields, if any."""
+    if len(hosts) > 1:
+        return ScimError(400, "invalid_request", "The request has more than one Host header.")
+    if not hosts:
+        if http_version == "1.1":
+            return ScimError(400, "invalid_request", "An HTTP/1.1 request needs a Host header.")
+        return None
+    if _HOST.fullmatch(hosts[0]) is None:
+        return ScimError(400, "invalid_request", "The Host header is not a host and port.")
+    return None
+
+
 def too_large(limit: int) -> ScimError:
     return ScimError(413, "request_too_large",
                      f"The request body is larger than {limit} bytes.")
@@ -229,8 +251,11 @@ class ObservabilityMiddleware:
             return
         started_at = time.perf_counter()
         raw_id = length = forwarded = None
+        hosts: list[bytes] = []
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == b"host":
+                hosts.append(value)
+            elif name == b"x-request-id":
                 raw_id = value
             elif name == b"content-length":
                 length = value
@@ -265,7 +290,10 @@ class ObservabilityMiddleware:
         IN_PROGRESS.inc()
         token = deadlines.CURRENT.set(guard)
         try:
-            if length is not None and _over(length, limit):
+            refused = bad_host(hosts, scope.get("http_version", "1.1"))
+            if refused is not None:
+                await self._answer(scope, receive, send, ex, id_header, refused)
+            elif length is not None and _over(length, limit):
                 TOO_LARGE.inc()
                 await self._answer(scope, receive, send, ex, id_header, too_large(limit))
             else:
