@@ -376,6 +376,29 @@ def test_read_limit_over_http(db, limited):
         ).status_code == 200
 
 
+def test_discovery_counts_in_the_read_bucket(db, limited):
+    """Spec §8: config endpoints fall under the organization's read bucket, in v1 and
+    v2; spec §1.4: they need no token, and without a valid one there is no organization
+    to count against, so those are never refused."""
+    access = make_tenant(db, "slack")
+    auth = {"Authorization": f"Bearer {access.token}"}
+    with TestClient(limited) as http:
+        answers = [http.get(path, headers=auth).status_code
+                   for path in ["/scim/v2/ServiceProviderConfig",
+                                "/scim/v1/ServiceProviderConfigs"] * 50]
+        assert answers == [200] * 100
+        for path in ("/scim/v2/Schemas", "/scim/v1/Schemas/Users", "/scim/v2/Users"):
+            over = http.get(path, headers=auth)
+            assert over.status_code == 429, (path, over.text)
+            assert over.headers["Retry-After"].isdigit()
+        assert http.get("/scim/v2/ServiceProviderConfig").status_code == 200
+        assert http.get("/scim/v2/ResourceTypes", headers={
+            "Authorization": "Bearer not-a-token"}).status_code == 200
+        other = make_tenant(db, "slack")
+        assert http.get("/scim/v2/ResourceTypes", headers={
+            "Authorization": f"Bearer {other.token}"}).status_code == 200
+
+
 def test_a_sqlite_read_over_the_limit_reads_only_its_token(tmp_path, redis_prefix):
     """Spec §8 with counters in Redis: a SQLite read awaits its count between its token
     and its read, so a read over the limit costs the server its token's statement and

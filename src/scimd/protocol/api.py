@@ -7,6 +7,7 @@ answers: they own no data and no rules.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -152,9 +153,7 @@ class ScimApi:
         with self.s.db.holding(on_the_loop=True):
             call = self._authorize(request, count_later=later)
         if later:
-            assert self.s.rates is not None
-            with bounded():
-                await self.s.rates.check_awaited(*later[0])
+            await self._count(*later[0])
         with self.s.db.holding(on_the_loop=True):
             return work(call)
 
@@ -254,20 +253,39 @@ class ScimApi:
 
     async def _discovery(self, request: Request) -> tuple[Wire, list[ResourceType]]:
         """Discovery needs no token (spec §1.4); with a valid one it describes the tenant's
-        dialect, without one the server's default dialect (spec §16.24)."""
+        dialect in v2, without one the server's default dialect (spec §16.24), and counts
+        in the organization's read bucket (spec §8). Without a valid token there is no
+        organization to count against."""
         policy = policy_named(self.s.settings.default_dialect if self.version == 2
                               else "slack")
-        if request.headers.get("authorization") and self.version == 2:
-            try:
+        principal = None
+        if request.headers.get("authorization"):
+            with contextlib.suppress(ScimError):
                 principal = await run_in_thread(
                     authenticate, self.s.db, request.headers.get("authorization"),
                     self.client(request))
-                policy = policy_for(principal.tenant)
-            except ScimError:
-                pass
+        if principal is not None and self.version == 2:
+            policy = policy_for(principal.tenant)
         wire = wire_for(policy, self.version)
         request.state.wire = wire
+        if principal is not None:
+            request.state.principal = principal  # for the access log
+        if principal is not None and self.s.rates is not None:
+            await self._count(str(principal.tenant.parent_pk or principal.tenant.pk),
+                              ["reads"])
         return wire, [policy.user_type, policy.group_type]
+
+    async def _count(self, scope: str, names: list[str]) -> None:
+        """Count a request that holds no database work in its buckets (spec §8), on the
+        event loop where the counters allow it, else in a thread; a wait the deadline
+        bounds either way."""
+        rates = self.s.rates
+        assert rates is not None
+        if rates.awaits_here():
+            with bounded():
+                await rates.check_awaited(scope, names)
+        else:
+            await run_in_thread(rates.check, scope, names, abandon=True)
 
     async def service_provider_config(self, request: Request) -> Response:
         wire, _ = await self._discovery(request)
