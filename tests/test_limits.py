@@ -190,8 +190,8 @@ def test_an_unreachable_redis_is_a_503_not_a_500(db, database_url):
 
 def test_an_outage_of_redis_is_logged_when_it_starts_and_ends(redis_prefix, caplog):
     """While Redis is unreachable every count is a 503, but the log has one warning when
-    that starts and one when Redis counts again, with how many requests it turned away,
-    not a line per request."""
+    that starts and one when Redis counts again (here a 429), with how many requests it
+    turned away, not a line per request."""
     rates = RateLimits({"reads": Bucket(100, 100)},
                        storage_for(f"redis://127.0.0.1:{_closed_port()}/0", redis_prefix))
     with caplog.at_level(logging.WARNING, logger="scimd"):
@@ -200,8 +200,10 @@ def test_an_outage_of_redis_is_logged_when_it_starts_and_ends(redis_prefix, capl
                 rates.check("org", ["reads"])
             assert down.value.status == 503
         rates.storage = storage_for(REDIS_URL, redis_prefix)  # Redis is back
-        rates.check("org", ["reads"])
-        rates.check("org", ["reads"])
+        rates.items["reads"] = Bucket(0, 0).items()  # and the org is over its limit
+        with pytest.raises(ScimError) as over:
+            rates.check("org", ["reads"])
+        assert over.value.status == 429  # a count all the same: Redis is back
     said = [r.getMessage() for r in caplog.records if "rate limits" in r.getMessage()]
     assert len(said) == 2, said
     assert "Redis unavailable (ConnectionError" in said[0]
@@ -397,6 +399,24 @@ def test_discovery_counts_in_the_read_bucket(db, limited):
         other = make_tenant(db, "slack")
         assert http.get("/scim/v2/ResourceTypes", headers={
             "Authorization": f"Bearer {other.token}"}).status_code == 200
+
+
+def test_discovery_with_a_token_scim_refuses_spends_no_budget(db, limited):
+    """Spec §1.2, §11, §8: a Grid workspace's token may not use SCIM, so its discovery
+    requests (which need no token) do not count against its organization's reads."""
+    from scimd.store import tenants
+
+    org = make_tenant(db, "slack")
+    with db.write() as conn:
+        workspace = tenants.create_tenant(conn, name="ws", plan="enterprise",
+                                          dialect="slack", parent_pk=org.tenant.pk)
+        ws_token = tenants.create_token(conn, workspace.pk, label="workspace install")
+    with TestClient(limited) as http:
+        for _ in range(101):
+            assert http.get("/scim/v2/ServiceProviderConfig", headers={
+                "Authorization": f"Bearer {ws_token}"}).status_code == 200
+        assert http.get("/scim/v2/Users", headers={
+            "Authorization": f"Bearer {org.token}"}).status_code == 200
 
 
 def test_a_sqlite_read_over_the_limit_reads_only_its_token(tmp_path, redis_prefix):

@@ -631,6 +631,41 @@ def test_live_body_limit_reads_no_more_than_the_limit(ops_server):
     assert httpx.get(ops_server.base_url + "/healthz").status_code == 200
 
 
+@pytest.mark.parametrize(("hosts", "version", "refused"), [
+    ([b"scim.example.com"], "1.1", False),
+    ([b"SCIM.Example.COM."], "1.1", False),
+    ([b"localhost:8000"], "1.1", False),
+    ([b"testserver"], "1.1", False),
+    ([b"10.0.0.7:443"], "1.1", False),
+    ([b"[::1]:8000"], "1.1", False),
+    ([b"[2001:db8::7]"], "1.1", False),
+    ([b"example.com:"], "1.1", False),
+    ([b"xn--bcher-kva.example"], "1.1", False),
+    ([b"caf%C3%A9.example"], "1.1", False),
+    ([b" example.com "], "1.1", False),
+    ([b""], "1.1", False),
+    ([], "1.0", False),
+    ([], "1.1", True),
+    ([b"a", b"b"], "1.1", True),
+    ([b"evil.example/x?"], "1.1", True),
+    ([b"user@example.com"], "1.1", True),
+    ([b"a b"], "1.1", True),
+    ([b"::1"], "1.1", True),
+    ([b"example.com:8000:1"], "1.1", True),
+    ([b"[zzz]"], "1.1", True),
+    ([b"[fe80::1%25eth0]"], "1.1", True),
+    ([b"100%"], "1.1", True),
+    ([b'"quoted"'], "1.1", True),
+])
+def test_host_is_one_authority(hosts, version, refused):
+    """RFC 7230 §5.4 and RFC 3986 §3.2.2: which ``Host`` fields a request may carry."""
+    from scimd.observability import bad_host
+
+    err = bad_host(hosts, version)
+    assert (err is not None) == refused
+    assert err is None or (err.status, err.code) == (400, "invalid_request")
+
+
 def _raw_status(server: LiveServer, head: bytes) -> tuple[int, bytes]:
     """The status and body of one request sent exactly as ``head`` (no Host added)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:

@@ -156,8 +156,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 from scimd.webhooks import Dispatcher
 
                 dispatcher = Dispatcher(database)
+                opened.callback(dispatcher.stop)  # copes with a start that failed
                 dispatcher.start()
-                opened.callback(dispatcher.stop)
             yield
 
     def render_error(request: Request, exc: ScimError) -> Response:

@@ -192,10 +192,11 @@ def request_id_from(raw: bytes | None) -> str:
     return secrets.token_hex(16)
 
 
-_HOST = re.compile(rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~%!$&'()*+,;=-]*)"
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)"
                    rb"(?::[0-9]*)?")
-"""RFC 7230 §5.4's ``Host = uri-host [ ":" port ]``, with RFC 3986 §3.2.2's host: an IP
-literal in brackets, or a registered name (IPv4 addresses among them)."""
+"""RFC 7230 §5.4's ``Host = uri-host [ ":" port ]``, with RFC 3986 §3.2.2's host: an IPv6
+address in brackets (no zone id: RFC 6874 §4 has clients leave it out), or a registered
+name (IPv4 addresses among them)."""
 
 
 def bad_host(hosts: list[bytes], http_version: str) -> ScimError | None:
@@ -206,7 +207,7 @@ def bad_host(hosts: list[bytes], http_version: str) -> ScimError | None:
         if http_version == "1.1":
             return ScimError(400, "invalid_request", "An HTTP/1.1 request needs a Host header.")
         return None
-    if _HOST.fullmatch(hosts[0]) is None:
+    if _HOST.fullmatch(hosts[0].strip(b" \t")) is None:
         return ScimError(400, "invalid_request", "The Host header is not a host and port.")
     return None
 
@@ -339,7 +340,7 @@ class ObservabilityMiddleware:
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, ex: _Exchange,
                       id_header: tuple[bytes, bytes], err: ScimError) -> None:
-        """Send an error answer of the middleware's own (413, 503)."""
+        """Send an error answer of the middleware's own (400 for the Host, 413, 503)."""
         response = self.render_error(Request(scope), err)
         response.raw_headers.append(id_header)
         ex.started = True

@@ -144,7 +144,8 @@ class RateLimits:
         windows = self._windows(scope, names)
         if isinstance(self.storage, RedisWindows):
             with self._in_redis():
-                self._answer(windows, self.storage.acquire(windows, self.clock()))
+                refused = self.storage.acquire(windows, self.clock())
+            self._answer(windows, refused)
             return
         assert self.limiter is not None
         for step in (self.limiter.test, self.limiter.hit):  # all have room, then count
@@ -158,7 +159,8 @@ class RateLimits:
         assert isinstance(self.storage, RedisWindows)
         windows = self._windows(scope, names)
         with self._in_redis():
-            self._answer(windows, await self.storage.acquire_awaited(windows, self.clock()))
+            refused = await self.storage.acquire_awaited(windows, self.clock())
+        self._answer(windows, refused)
 
     @contextmanager
     def _in_redis(self) -> Iterator[None]:

@@ -178,15 +178,9 @@ class ScimApi:
         policy = policy_for(principal.tenant)
         wire = wire_for(policy, self.version)
         request.state.wire = wire
-        if self.version == 1 and policy.name != "slack":
-            raise not_found("SCIM 1.1 is served to slack-dialect tenants only.",
-                            "unsupported_version")
-        if principal.tenant.parent_pk is not None:
-            raise ScimError(403, "non_org_teams_only",  # spec §1.2, §11
-                            "On Enterprise Grid, SCIM takes a token of the organization.")
-        if principal.tenant.plan in ("free", "pro"):
-            raise ScimError(403, "plus_teams_only",
-                            "SCIM needs a Business+ or Enterprise plan.")
+        refused = self._refusal(principal.tenant, policy)
+        if refused is not None:
+            raise refused
         if self.s.rates is not None:
             parts = request.url.path[len(self.prefix):].strip("/").split("/")
             resource = {"users": "user", "groups": "group"}.get(parts[0].lower())
@@ -203,6 +197,20 @@ class ScimApi:
         actor = Actor("scim", principal.token_id, principal.user_id, principal.role,
                       client, dry_run)
         return Call(principal, policy, wire, actor)
+
+    def _refusal(self, tenant: Tenant, policy: Policy) -> ScimError | None:
+        """Why a valid token of ``tenant`` may not use SCIM here, if it may not: SCIM 1.1
+        for another dialect than Slack's, a Grid workspace (spec §1.2, §11), a plan
+        without SCIM."""
+        if self.version == 1 and policy.name != "slack":
+            return not_found("SCIM 1.1 is served to slack-dialect tenants only.",
+                             "unsupported_version")
+        if tenant.parent_pk is not None:
+            return ScimError(403, "non_org_teams_only",
+                             "On Enterprise Grid, SCIM takes a token of the organization.")
+        if tenant.plan in ("free", "pro"):
+            return ScimError(403, "plus_teams_only", "SCIM needs a Business+ or Enterprise plan.")
+        return None
 
     def _check_rates(self, scope: str, names: list[str]) -> None:
         """Count the request in its buckets (spec §8). In a PostgreSQL read on the event
@@ -254,8 +262,9 @@ class ScimApi:
     async def _discovery(self, request: Request) -> tuple[Wire, list[ResourceType]]:
         """Discovery needs no token (spec §1.4); with a valid one it describes the tenant's
         dialect in v2, without one the server's default dialect (spec §16.24), and counts
-        in the organization's read bucket (spec §8). Without a valid token there is no
-        organization to count against."""
+        in the organization's read bucket (spec §8) if the token may use SCIM at all
+        (:meth:`_refusal`). Without such a token there is no organization to count
+        against."""
         policy = policy_named(self.s.settings.default_dialect if self.version == 2
                               else "slack")
         principal = None
@@ -270,7 +279,8 @@ class ScimApi:
         request.state.wire = wire
         if principal is not None:
             request.state.principal = principal  # for the access log
-        if principal is not None and self.s.rates is not None:
+        if principal is not None and self.s.rates is not None and \
+                self._refusal(principal.tenant, policy_for(principal.tenant)) is None:
             await self._count(str(principal.tenant.parent_pk or principal.tenant.pk),
                               ["reads"])
         return wire, [policy.user_type, policy.group_type]
@@ -284,8 +294,10 @@ class ScimApi:
         if rates.awaits_here():
             with bounded():
                 await rates.check_awaited(scope, names)
-        else:
+        elif rates.remote:
             await run_in_thread(rates.check, scope, names, abandon=True)
+        else:
+            rates.check(scope, names)
 
     async def service_provider_config(self, request: Request) -> Response:
         wire, _ = await self._discovery(request)
