@@ -222,10 +222,7 @@ class ScimApi:
         rates = self.s.rates
         assert rates is not None
         if rates.remote and in_greenlet():
-            if rates.awaits_here():
-                await_(rates.check_awaited(scope, names))
-            else:
-                await_(run_in_thread(rates.check, scope, names, abandon=True))
+            await_(self._count(scope, names))
         else:
             rates.check(scope, names)
 
