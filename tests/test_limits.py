@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from limits.storage import MemoryStorage
@@ -19,7 +20,7 @@ from scimd.limits.rates import Bucket, RateLimits, buckets_for, parse_overrides,
 from scimd.scim.errors import ScimError
 from scimd.settings import Settings
 from scimd.store import migrate
-from scimd.store.db import connect
+from scimd.store.db import Database, connect
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -88,6 +89,15 @@ def test_redis_counters_are_shared(redis_prefix):
         with pytest.raises(ScimError) as over:
             limiter.check("org", ["writes"])
         assert over.value.headers["Retry-After"].isdigit()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Iterator[Database]:
+    """A migrated SQLite database of this test's own (for paths only SQLite takes)."""
+    db = connect(f"sqlite:///{tmp_path / 'own.db'}")
+    migrate.upgrade(db)
+    yield db
+    db.dispose()
 
 
 def _limits_on(storage: str, buckets: dict[str, Bucket], request: pytest.FixtureRequest,
@@ -249,7 +259,7 @@ def test_the_awaited_redis_client_belongs_to_the_loop_that_opened_it(redis_prefi
         second.close()
 
 
-def test_a_start_that_fails_closes_what_it_opened(tmp_path, redis_prefix, monkeypatch):
+def test_a_start_that_fails_closes_what_it_opened(sqlite_db, redis_prefix, monkeypatch):
     """The app's lifespan closes what it opened, in reverse, when a later step of its
     start fails (here the webhook dispatcher): the awaited Redis client does not stay
     bound to a loop that is gone."""
@@ -259,16 +269,12 @@ def test_a_start_that_fails_closes_what_it_opened(tmp_path, redis_prefix, monkey
         raise RuntimeError("the dispatcher could not start")
 
     monkeypatch.setattr(scimd.webhooks.Dispatcher, "start", broken)
-    database_url = f"sqlite:///{tmp_path / 'start.db'}"
-    db = connect(database_url)
-    migrate.upgrade(db)
-    app = create_app(Settings(database_url=database_url, rate_limits=True,
-                              redis_url=REDIS_URL, redis_prefix=redis_prefix), db)
+    app = create_app(Settings(database_url=str(sqlite_db.engine.url), rate_limits=True,
+                              redis_url=REDIS_URL, redis_prefix=redis_prefix), sqlite_db)
     windows = app.state.services.rates.storage
     with pytest.raises(RuntimeError, match="could not start"), TestClient(app):
         pass
     assert windows.awaited is None and windows.opens == 0
-    db.dispose()
 
 
 def test_processes_racing_for_the_last_places_count_exactly(redis_prefix):
@@ -419,15 +425,13 @@ def test_discovery_with_a_token_scim_refuses_spends_no_budget(db, limited):
             "Authorization": f"Bearer {org.token}"}).status_code == 200
 
 
-def test_a_sqlite_read_over_the_limit_reads_only_its_token(tmp_path, redis_prefix):
+def test_a_sqlite_read_over_the_limit_reads_only_its_token(sqlite_db, redis_prefix):
     """Spec §8 with counters in Redis: a SQLite read awaits its count between its token
     and its read, so a read over the limit costs the server its token's statement and
     nothing more (the statements on the loop's connection, traced). PostgreSQL reads
     count themselves before reading anyway."""
-    database_url = f"sqlite:///{tmp_path / 'traced.db'}"
-    db = connect(database_url)
-    migrate.upgrade(db)
-    settings = Settings(database_url=database_url, rate_limits=True,
+    db = sqlite_db
+    settings = Settings(database_url=str(db.engine.url), rate_limits=True,
                         rate_limit_buckets="reads=1/1", redis_url=REDIS_URL,
                         redis_prefix=redis_prefix)
     access = make_tenant(db, "rfc")
@@ -444,7 +448,6 @@ def test_a_sqlite_read_over_the_limit_reads_only_its_token(tmp_path, redis_prefi
             over = http.get(path, headers=auth)
         finally:
             traced.set_trace_callback(None)
-    db.dispose()
     assert over.status_code == 429, over.text
     assert any("FROM tokens" in s for s in statements), statements
     assert not any("FROM users WHERE" in s for s in statements), statements

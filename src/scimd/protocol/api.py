@@ -270,22 +270,24 @@ class ScimApi:
                 principal = await run_in_thread(
                     authenticate, self.s.db, request.headers.get("authorization"),
                     self.client(request))
-        if principal is not None and self.version == 2:
-            policy = policy_for(principal.tenant)
-        wire = wire_for(policy, self.version)
-        request.state.wire = wire
+        counted = False
         if principal is not None:
             request.state.principal = principal  # for the access log
-        if principal is not None and self.s.rates is not None and \
-                self._refusal(principal.tenant, policy_for(principal.tenant)) is None:
-            await self._count(str(principal.tenant.parent_pk or principal.tenant.pk),
-                              ["reads"])
+            own = policy_for(principal.tenant)
+            if self.version == 2:
+                policy = own
+            counted = self.s.rates is not None and self._refusal(principal.tenant, own) is None
+        wire = wire_for(policy, self.version)
+        request.state.wire = wire
+        if counted:  # an organization's own token (a workspace's is refused above)
+            assert principal is not None
+            await self._count(str(principal.tenant.pk), ["reads"])
         return wire, [policy.user_type, policy.group_type]
 
     async def _count(self, scope: str, names: list[str]) -> None:
-        """Count a request that holds no database work in its buckets (spec §8), on the
-        event loop where the counters allow it, else in a thread; a wait the deadline
-        bounds either way."""
+        """Count the request in its buckets (spec §8): awaited on the event loop where
+        the counters in Redis allow it, else in a thread, or in memory at once; a wait
+        the deadline bounds either way."""
         rates = self.s.rates
         assert rates is not None
         if rates.awaits_here():
