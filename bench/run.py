@@ -1077,8 +1077,8 @@ def _profile(cfg: Config, workdir: Path, env: dict[str, str], token: str,
                     workdir / "profile-scimd.log", 120)
     reports = []
     try:
-        for name in [s for s in ("get_user", "filter_username", "filter_email", "list_page")
-                     if s in cfg.scenarios]:
+        for name in [s for s in ("get_user", "filter_username", "filter_email", "list_page",
+                                   *WRITES) if s in cfg.scenarios]:
             lines = request_lines(name, "/scim/v2", ids, random.Random(7), "prof")
             run_wrk(port, lines, token, cfg.warmup or 1, cfg.connections, workdir, name)
             raw = workdir / f"profile-{name}.txt"
