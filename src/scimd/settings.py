@@ -45,6 +45,9 @@ class Settings:
     """``SCIMD_REDIS_URL``: shared counters and locks for several processes."""
     redis_prefix: str = "scimd"
     """``SCIMD_REDIS_PREFIX``: prefix of every Redis key scimd writes."""
+    group_commit: bool = True
+    """SQLite: the writes of concurrent requests share one transaction and one ``fsync``
+    (``SCIMD_GROUP_COMMIT=off``: one each; docs/configuration.md)."""
     lock_wait: float = 5.0
     """Seconds an ``rfc`` write waits for a resource's lock (``SCIMD_LOCK_WAIT``)."""
     max_body_bytes: int = 8 * 1024 * 1024
@@ -90,6 +93,8 @@ class Settings:
             rate_limit_buckets=_env("SCIMD_RATE_LIMIT_BUCKETS", "") or "",
             redis_url=_env("SCIMD_REDIS_URL"),
             redis_prefix=_env("SCIMD_REDIS_PREFIX", "scimd") or "scimd",
+            group_commit=(_env("SCIMD_GROUP_COMMIT", "on") or "on").lower()
+            not in ("off", "0", "false", "no"),
             lock_wait=float(_env("SCIMD_LOCK_WAIT", "5") or 5),
             max_body_bytes=int(_env("SCIMD_MAX_BODY_BYTES", str(8 * 1024 * 1024)) or 0),
             request_timeout=float(_env("SCIMD_REQUEST_TIMEOUT", "30") or 0),

@@ -103,7 +103,7 @@ class Users:
     def create(self, tenant: Tenant, attrs: dict, *, password: str | None = None,
                role: str = "member", is_bot: bool = False, actor: Actor = CLI) -> UserRecord:
         policy = policy_for(tenant)
-        hashed = hash_password(password) if password else None
+        hashed = self._hash(password)
         write = UserWrite("create")
         with self._writing(tenant, actor) as conn:
             attrs = policy.prepare_user(conn, tenant, attrs, None, write)
@@ -174,7 +174,7 @@ class Users:
         deactivating = old.active and attrs.get("active", True) is False
         if deactivating:
             self._guard(conn, tenant, actor, old.id)
-        hashed = hash_password(password) if password else None
+        hashed = self._hash(password)
         rec = store.update_user(conn, tenant.pk, old, attrs, password_hash=hashed,
                                 unique_emails=policy.unique_emails, role=write.role)
         data: dict = {"before": old.attrs, "after": rec.attrs}
@@ -194,6 +194,12 @@ class Users:
         audit.record(conn, tenant.pk, action, "User", rec.id, data, actor)
         store.load_groups(conn, [rec])
         return rec
+
+    def _hash(self, password: str | None) -> str | None:
+        if not password:
+            return None
+        self.db.run_alone()  # scrypt takes tens of milliseconds: not in a batch of others
+        return hash_password(password)
 
     def _guard(self, conn: Connection, tenant: Tenant, actor: Actor, user_id: str) -> None:
         """The mass-deprovision guard, before a deactivation or deletion."""
@@ -215,7 +221,8 @@ class Users:
                 with self.db.write() as conn:
                     guard.trip(conn, tenant, actor, trip.user_id)
                 if self.on_trip:
-                    self.on_trip(tenant)
+                    on_trip = self.on_trip
+                    self.db.after_commit(lambda: on_trip(tenant))
             raise guard.refused() from None
 
     def _locked(self, conn: Connection, tenant: Tenant, user_id: str, if_match: str | None,

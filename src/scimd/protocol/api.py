@@ -28,7 +28,7 @@ from scimd.directory.policy import Policy, policy_for, policy_named
 from scimd.directory.query import ListQuery
 from scimd.directory.users import Users
 from scimd.limits.deadlines import bounded, run_in_thread
-from scimd.limits.locks import WriteLocks
+from scimd.limits.locks import MemoryLocks, WriteLocks
 from scimd.limits.rates import RateLimits, buckets_for
 from scimd.protocol.http import JsonResponse, paging, parse_json
 from scimd.protocol.slack_render import v1_schema
@@ -41,6 +41,7 @@ from scimd.scim.paths import parse_filter, parse_path, path_error, resolve
 from scimd.scim.projection import Projection, parse_projection
 from scimd.settings import Settings
 from scimd.store.db import Database
+from scimd.store.group_commit import GroupCommit, RunAlone
 from scimd.store.records import Actor, GroupText, Tenant, UserText
 
 DRY_RUN = "scimd-dry-run"
@@ -127,7 +128,10 @@ class ScimApi:
 
         Writes run in one worker-thread hop, under the server's cap on concurrent database
         work (``Services.limiter``): they may wait on a lock, on ``fsync`` or on a password
-        hash. Reads run on the event loop itself. On SQLite they are a few indexed
+        hash. On SQLite they join the database's group commit instead
+        (:meth:`_write_in_batch`), unless write locks are kept in Redis: a batch holds the
+        write turn of every process, and must not wait on a round trip per lock.
+        Reads run on the event loop itself. On SQLite they are a few indexed
         statements that never wait on a writer (WAL), and a thread hop cost more than the
         read (bench/README.md, docs/decisions.md). On PostgreSQL each statement is awaited
         (:meth:`Database.awaited`), on the loop of a running server. A rate check that
@@ -140,7 +144,29 @@ class ScimApi:
         if read and self.s.db.awaits_reads_here():
             with bounded():  # the deadline cuts a wait on PostgreSQL short, as in a thread
                 return await self.s.db.awaited(self._authorized, request, work)
+        batches = self.s.db.group_commit
+        if not read and batches is not None and self.s.settings.group_commit \
+                and isinstance(self.s.locks, MemoryLocks):
+            return await self._write_in_batch(batches, request, work)
         return await run_in_thread(self._authorized, request, work, limiter=self.s.limiter)
+
+    async def _write_in_batch(self, batches: GroupCommit, request: Request,
+                              work: Callable[[Call], Response]) -> Response:
+        """A SQLite write: authorized and counted on the loop, as a read is (a write over
+        the limit costs no more than its token), then run as a job of the next group
+        commit (:mod:`scimd.store.group_commit`). As with reads counted in Redis, the
+        token and the write are two snapshots."""
+        later: list[tuple[str, list[str]]] = []
+        with self.s.db.holding(on_the_loop=True):
+            call = self._authorize(request, count_later=later)
+        if later:
+            await self._count(*later[0])
+
+        def job() -> Response:
+            with self.s.db.holding():
+                return work(call)
+
+        return await batches.run(job, limiter=self.s.limiter)
 
     async def _authorize_count_read(self, request: Request,
                                     work: Callable[[Call], Response]) -> Response:
@@ -230,8 +256,19 @@ class ScimApi:
         """Run a directory write holding the resource's lock (spec §9): a second write
         gets 429 ``resource_locked`` at once in the slack dialect, waits in rfc."""
         wait = 0.0 if call.policy.name == "slack" else self.s.settings.lock_wait
-        with self.s.locks.hold(f"{call.tenant.pk}:{kind}:{resource_id}", wait=wait):
-            return fn(*args, **kw)
+        alone = wait > 0 and self.s.db.in_batch()
+        held = False
+        try:
+            # in a group commit's batch, which holds the write turn, an rfc write does not
+            # wait for a lock whose holder may be waiting for that turn: it runs alone
+            with self.s.locks.hold(f"{call.tenant.pk}:{kind}:{resource_id}",
+                                   wait=0.0 if alone else wait):
+                held = True
+                return fn(*args, **kw)
+        except ScimError as exc:
+            if alone and not held:
+                raise RunAlone() from exc
+            raise
 
     def _respond(self, call: Call, doc: Any, status: int = 200, *, version: int | None = None,
                  location: str | None = None) -> Response:

@@ -34,6 +34,7 @@ from sqlalchemy.util import greenlet_spawn
 from scimd.limits import deadlines
 from scimd.limits.deadlines import begin_commit, check_before_writing
 from scimd.store.direct import Reader
+from scimd.store.group_commit import GroupCommit, RunAlone
 from scimd.store.positions import Positions
 from scimd.store.write_turns import WriteTurns
 
@@ -98,6 +99,9 @@ class Database:
     """``SCIMD_POOL_SIZE``: the engine's pool, and the reads served at once on the loop."""
     awaited_engine: AsyncEngine | None = None
     """PostgreSQL, while a server runs: the engine of reads served on its event loop."""
+    group_commit: GroupCommit | None = None
+    """A SQLite file: the writer thread whose batches the API's writes join
+    (:mod:`scimd.store.group_commit`)."""
     _awaited_loop: asyncio.AbstractEventLoop | None = None
     _awaited_opens: int = 0
     _awaited_turns: asyncio.Semaphore | None = None
@@ -192,7 +196,12 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read transaction (a consistent snapshot on both databases)."""
+        """A read transaction (a consistent snapshot on both databases); in a job of a
+        group commit, the batch's transaction, which holds what the job wrote so far."""
+        batch = self._batch()
+        if batch is not None:
+            yield batch
+            return
         with self._reads().connect() as conn, conn.begin():
             yield conn
 
@@ -201,6 +210,10 @@ class Database:
         """A read on a DBAPI connection, for :mod:`store.direct`'s hand-written hot reads
         (no SQLAlchemy statement machinery on the way): the request's held connection
         (:meth:`holding`), or one from the pool."""
+        batch = self._batch()
+        if batch is not None:
+            yield Reader(batch.connection.dbapi_connection, False)
+            return
         held = HELD.get()
         if held is not None:
             if READING.get():  # inside the request's own read transaction
@@ -226,7 +239,17 @@ class Database:
         token and the resources it reads are one snapshot, for one BEGIN (with rate
         limits in Redis, two holds: ``ScimApi._authorize_count_read``). A PostgreSQL
         connection is held in autocommit (see :func:`reading`) and handed back as it came.
+        A job of a group commit holds the batch's connection, in the batch's transaction.
         """
+        batch = self._batch()
+        if batch is not None:
+            token, in_read = HELD.set(batch.connection), READING.set(True)
+            try:
+                yield
+            finally:
+                READING.reset(in_read)
+                HELD.reset(token)
+            return
         if on_the_loop:
             if self.loop_connection is None:
                 self.loop_connection = self.engine.raw_connection()
@@ -262,8 +285,17 @@ class Database:
         """A write transaction, committed (durably) when the block exits cleanly; with
         ``dry_run`` everything is done and then rolled back. A request already answered
         ``503 request_timeout`` neither starts nor commits one
-        (:mod:`scimd.limits.deadlines`)."""
+        (:mod:`scimd.limits.deadlines`). In a job of a group commit, a savepoint of the
+        batch's transaction, committed with the batch."""
         check_before_writing()
+        batch = self._batch()
+        if batch is not None:
+            assert self.group_commit is not None
+            with self.group_commit.savepoint(dry_run=dry_run) as conn:
+                yield conn
+                if not dry_run:
+                    begin_commit()  # not after a 503 (scimd.limits.deadlines)
+            return
         with self._writer_turn(), self.engine.connect() as conn:
             check_before_writing()  # the turn may have come after the request's deadline
             conn = conn.execution_options(scimd_write=True)
@@ -273,6 +305,27 @@ class Database:
                     trans.rollback()
                 else:
                     begin_commit()  # not after a 503 (scimd.limits.deadlines)
+
+    def _batch(self) -> Connection | None:
+        return self.group_commit.connection() if self.group_commit is not None else None
+
+    def in_batch(self) -> bool:
+        """Whether the running code is a job inside a group commit's batch."""
+        return self._batch() is not None
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Do ``action`` once what the code running has written is committed: at once,
+        or after the group commit whose job it is (never, if that batch is dropped)."""
+        if self.group_commit is None:
+            action()
+        else:
+            self.group_commit.after_commit(action)
+
+    def run_alone(self) -> None:
+        """Leave the batch before something that would hold it up (a password's hash):
+        :class:`RunAlone` in a job of a group commit, nothing elsewhere."""
+        if self.in_batch():
+            raise RunAlone()
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
@@ -310,7 +363,9 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
         )
         _configure_sqlite(engine, memory)
         if not memory:
-            return Database(engine, turns=WriteTurns(parsed.database), pool_size=pool_size)
+            db = Database(engine, turns=WriteTurns(parsed.database), pool_size=pool_size)
+            db.group_commit = GroupCommit(db)
+            return db
     else:
         engine = create_engine(url, **_postgres_options(pool_size, echo))
     return Database(engine, pool_size=pool_size)
