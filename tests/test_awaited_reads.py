@@ -43,8 +43,9 @@ def _checked_out(client: httpx.Client, server: LiveServer) -> float:
 
 
 def test_reads_answer_while_every_database_thread_waits_on_a_write(server):
-    """SCIMD_POOL_SIZE=2: two creations blocked by a table lock take both database
-    threads; a GET by id and a list are answered meanwhile, since reads do not need one."""
+    """SCIMD_POOL_SIZE=2: two creations blocked by a table lock (one awaited, holding the
+    one turn writes have on the loop, the other waiting for it); a GET by id and a list
+    are answered meanwhile, since reads have turns and connections of their own."""
     users = server.scim_url + "/Users"
     with httpx.Client(headers=server.auth_headers, timeout=30) as client:
         made = client.post(users, json=user_body("reader.one"))
@@ -55,13 +56,13 @@ def test_reads_answer_while_every_database_thread_waits_on_a_write(server):
                 writes = [pool.submit(httpx.post, users, json=user_body(f"blocked.{i}"),
                                       headers=server.auth_headers, timeout=30)
                           for i in range(2)]
-                time.sleep(0.3)  # both writes are waiting on the lock in their threads
+                time.sleep(0.3)  # both writes are waiting, on the lock or for their turn
                 assert not any(w.done() for w in writes)
                 started = time.monotonic()
                 got = client.get(f"{users}/{made.json()['id']}")
                 listed = client.get(users, params={"count": 5})
                 elapsed = time.monotonic() - started
-                assert not any(w.done() for w in writes)  # still blocked: no free thread
+                assert not any(w.done() for w in writes)  # still blocked
             finally:
                 _release(lock)
             # the writes began before the 1 s deadline and go on once the lock is gone

@@ -128,9 +128,11 @@ class ScimApi:
 
         Writes run in one worker-thread hop, under the server's cap on concurrent database
         work (``Services.limiter``): they may wait on a lock, on ``fsync`` or on a password
-        hash. On SQLite they join the database's group commit instead
-        (:meth:`_write_in_batch`), unless write locks are kept in Redis: a batch holds the
-        write turn of every process, and must not wait on a round trip per lock.
+        hash. With write locks in memory, SQLite writes join the database's group commit
+        instead (:meth:`_write_in_batch`) and PostgreSQL writes are awaited on the loop as
+        its reads are (:meth:`_write_awaited`); locks in Redis cost a blocking round trip
+        each, which neither a batch holding every process's write turn nor the loop may
+        wait on.
         Reads run on the event loop itself. On SQLite they are a few indexed
         statements that never wait on a writer (WAL), and a thread hop cost more than the
         read (bench/README.md, docs/decisions.md). On PostgreSQL each statement is awaited
@@ -144,11 +146,33 @@ class ScimApi:
         if read and self.s.db.awaits_reads_here():
             with bounded():  # the deadline cuts a wait on PostgreSQL short, as in a thread
                 return await self.s.db.awaited(self._authorized, request, work)
-        batches = self.s.db.group_commit
-        if not read and batches is not None and self.s.settings.group_commit \
-                and isinstance(self.s.locks, MemoryLocks):
-            return await self._write_in_batch(batches, request, work)
+        if not read and isinstance(self.s.locks, MemoryLocks):
+            batches = self.s.db.group_commit
+            if batches is not None and self.s.settings.group_commit:
+                return await self._write_in_batch(batches, request, work)
+            if self.s.db.awaits_reads_here():
+                return await self._write_awaited(request, work)
         return await run_in_thread(self._authorized, request, work, limiter=self.s.limiter)
+
+    async def _write_awaited(self, request: Request,
+                             work: Callable[[Call], Response]) -> Response:
+        """A PostgreSQL write on the event loop, each statement awaited as a read's are
+        (:meth:`Database.awaited`); a write that would wait on a lock or hash a password
+        there runs again in a worker thread (:class:`RunAlone`), authorized and counted
+        once."""
+        calls: list[Call] = []
+
+        def job() -> Response:
+            with self.s.db.holding():
+                if not calls:
+                    calls.append(self._authorize(request))
+                return work(calls[0])
+
+        try:
+            with bounded():
+                return await self.s.db.awaited(job, writing=True)
+        except RunAlone:
+            return await run_in_thread(job, limiter=self.s.limiter)
 
     async def _write_in_batch(self, batches: GroupCommit, request: Request,
                               work: Callable[[Call], Response]) -> Response:
@@ -256,11 +280,12 @@ class ScimApi:
         """Run a directory write holding the resource's lock (spec §9): a second write
         gets 429 ``resource_locked`` at once in the slack dialect, waits in rfc."""
         wait = 0.0 if call.policy.name == "slack" else self.s.settings.lock_wait
-        alone = wait > 0 and self.s.db.in_batch()
+        alone = wait > 0 and self.s.db.cannot_wait()
         held = False
         try:
-            # in a group commit's batch, which holds the write turn, an rfc write does not
-            # wait for a lock whose holder may be waiting for that turn: it runs alone
+            # an rfc write does not wait for a lock in a group commit's batch, which holds
+            # the write turn the lock's holder may be waiting for, nor on the event loop:
+            # it runs alone
             with self.s.locks.hold(f"{call.tenant.pk}:{kind}:{resource_id}",
                                    wait=0.0 if alone else wait):
                 held = True

@@ -105,6 +105,7 @@ class Database:
     _awaited_loop: asyncio.AbstractEventLoop | None = None
     _awaited_opens: int = 0
     _awaited_turns: asyncio.Semaphore | None = None
+    _awaited_write_turns: asyncio.Semaphore | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -134,14 +135,18 @@ class Database:
                 self._awaited_opens += 1
             return
         url = self.engine.url.set(drivername="postgresql+psycopg_async")
-        # At most pool_size reads at once (:meth:`awaited`), each holding a connection
-        # and at times taking a second one (SQLAlchemy Core reads: filtered group lists,
-        # general filters, a guest's channels): twice that many connections, so that
-        # no read ever waits on another for its second. No overflow, since an overflow
-        # connection is closed when handed back, and 16 concurrent reads opened a new
-        # backend for 6 of them again and again; LIFO, so that the connections in use
-        # stay the same few and the others may idle.
-        options = _postgres_options(2 * self.pool_size, bool(self.engine.echo), overflow=0)
+        # At most pool_size reads and half as many writes at once (:meth:`awaited`), each
+        # holding a connection and at times taking a second one (SQLAlchemy Core reads:
+        # filtered group lists, general filters, a guest's channels; a write's own
+        # transaction): twice that many connections, so that none ever waits on another
+        # for its second. No overflow, since an overflow connection is closed when handed
+        # back, and 16 concurrent reads opened a new backend for 6 of them again and
+        # again; LIFO, so that the connections in use stay the same few and the others
+        # may idle. Writes have turns of their own: a write waiting on a row lock never
+        # keeps a read waiting.
+        writes = awaited_writes(self.pool_size)
+        options = _postgres_options(2 * (self.pool_size + writes), bool(self.engine.echo),
+                                    overflow=0)
         options.update(pool_pre_ping=False,  # only connections that sat idle (below)
                        pool_use_lifo=True)
         self.awaited_engine = create_async_engine(url, **options)
@@ -149,6 +154,7 @@ class Database:
         self._awaited_loop = asyncio.get_running_loop()
         self._awaited_opens = 1
         self._awaited_turns = asyncio.Semaphore(self.pool_size)
+        self._awaited_write_turns = asyncio.Semaphore(writes)
 
     async def close_awaited_reads(self) -> None:
         """Close what :meth:`open_awaited_reads` opened, at the last close on its loop
@@ -160,7 +166,7 @@ class Database:
         if self._awaited_opens > 0:
             return
         engine, self.awaited_engine, self._awaited_loop = self.awaited_engine, None, None
-        self._awaited_turns = None
+        self._awaited_turns = self._awaited_write_turns = None
         await engine.dispose()
 
     def awaits_reads_here(self) -> bool:
@@ -168,17 +174,21 @@ class Database:
         return self._awaited_loop is not None and \
             asyncio.get_running_loop() is self._awaited_loop
 
-    async def awaited(self, fn: Callable[..., T], *args: Any) -> T:
+    async def awaited(self, fn: Callable[..., T], *args: Any, writing: bool = False) -> T:
         """``fn(*args)`` on the event loop: synchronous code whose reads (:meth:`read`,
         :meth:`snapshot`, :meth:`holding`) take connections of :attr:`awaited_engine`
-        and await each statement (SQLAlchemy's ``greenlet_spawn``). Only for reads:
-        ``fn`` must not hash passwords or wait on locks, which would stop the loop.
-        At most ``pool_size`` run at once; the others wait their turn (under the
-        request's deadline, when the caller bounds the wait)."""
-        assert self.awaited_engine is not None and self._awaited_turns is not None
+        and await each statement (SQLAlchemy's ``greenlet_spawn``), as do its writes
+        (:meth:`write`). ``fn`` must not hash passwords or wait on locks, which would
+        stop the loop: where it would, it raises :class:`RunAlone` (:meth:`run_alone`,
+        :meth:`cannot_wait`) and the caller runs it again in a worker thread.
+        At most ``pool_size`` reads run at once, and half as many ``writing`` calls; the
+        others wait their turn (under the request's deadline, when the caller bounds the
+        wait)."""
+        turns = self._awaited_write_turns if writing else self._awaited_turns
+        assert self.awaited_engine is not None and turns is not None
         token = AWAITED.set(self.awaited_engine.sync_engine)
         try:
-            async with self._awaited_turns:
+            async with turns:
                 return await greenlet_spawn(fn, *args)
         except Exception as exc:
             # a statement the deadline cancelled leaves a closed connection behind, and
@@ -296,7 +306,7 @@ class Database:
                 if not dry_run:
                     begin_commit()  # not after a 503 (scimd.limits.deadlines)
             return
-        with self._writer_turn(), self.engine.connect() as conn:
+        with self._writer_turn(), self._reads().connect() as conn:
             check_before_writing()  # the turn may have come after the request's deadline
             conn = conn.execution_options(scimd_write=True)
             with conn.begin() as trans:
@@ -313,6 +323,12 @@ class Database:
         """Whether the running code is a job inside a group commit's batch."""
         return self._batch() is not None
 
+    def cannot_wait(self) -> bool:
+        """Whether the running write shares its thread with other requests: a job of a
+        group commit (SQLite) or a write awaited on the event loop (PostgreSQL). Such a
+        write must not wait on a lock nor hash a password: it runs alone instead."""
+        return self.in_batch() or AWAITED.get() is not None
+
     def after_commit(self, action: Callable[[], None]) -> None:
         """Do ``action`` once what the code running has written is committed: at once,
         or after the group commit whose job it is (never, if that batch is dropped)."""
@@ -322,9 +338,9 @@ class Database:
             self.group_commit.after_commit(action)
 
     def run_alone(self) -> None:
-        """Leave the batch before something that would hold it up (a password's hash):
-        :class:`RunAlone` in a job of a group commit, nothing elsewhere."""
-        if self.in_batch():
+        """Leave the batch or the event loop before something that would hold them up (a
+        password's hash): :class:`RunAlone` where :meth:`cannot_wait`, nothing elsewhere."""
+        if self.cannot_wait():
             raise RunAlone()
 
     @contextmanager
@@ -341,7 +357,8 @@ class Database:
             self.loop_connection = None
         if self.awaited_engine is not None:  # left open: closing it needs its loop
             self.awaited_engine.sync_engine.dispose(close=False)
-            self.awaited_engine = self._awaited_loop = self._awaited_turns = None
+            self.awaited_engine = self._awaited_loop = None
+            self._awaited_turns = self._awaited_write_turns = None
         self.engine.dispose()
         self.turns.close()
 
@@ -369,6 +386,11 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
     else:
         engine = create_engine(url, **_postgres_options(pool_size, echo))
     return Database(engine, pool_size=pool_size)
+
+
+def awaited_writes(pool_size: int) -> int:
+    """PostgreSQL writes served on the event loop at once: half ``SCIMD_POOL_SIZE``."""
+    return max(1, pool_size // 2)
 
 
 PING_AFTER_IDLE = 1.0

@@ -1,0 +1,139 @@
+"""Writes that share their thread with other requests, on both databases: a SQLite
+write in a group commit's batch, a PostgreSQL write awaited on the event loop
+(store/group_commit.py; ``ScimApi._write_awaited``). Neither may hash a password nor
+wait for a lock there, so such a write runs again alone in a worker thread, and the
+requests beside it do not wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from conftest import make_tenant
+from scimd.directory import users as users_module
+from scimd.store.db import Database
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def _user(name: str, **attrs: object) -> dict:
+    return {"schemas": [USER], "userName": name, **attrs}
+
+
+async def _serving(app, work):
+    """``work(client)`` against ``app`` with its lifespan running, as a server runs it
+    (PostgreSQL serves reads and writes on the loop only then)."""
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as client:
+        return await work(client)
+
+
+def test_a_password_is_hashed_where_nothing_else_waits(app, db: Database,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 7643 §4.1.1 (password, write-only): creating with one and replacing it are
+    answered as ever, and the scrypt hash runs in a write of its own thread."""
+    shared: list[bool] = []
+    real = users_module.hash_password
+
+    def spy(password: str) -> str:
+        try:
+            asyncio.get_running_loop()
+            on_a_loop = True
+        except RuntimeError:
+            on_a_loop = False
+        shared.append(on_a_loop or db.in_batch())
+        return real(password)
+
+    monkeypatch.setattr(users_module, "hash_password", spy)
+    access = make_tenant(db, "rfc")
+    auth = {"Authorization": f"Bearer {access.token}"}
+
+    async def work(client: httpx.AsyncClient) -> list[httpx.Response]:
+        made = await client.post("/scim/v2/Users", headers=auth,
+                                 json=_user("hashed", password="Fir5t-secret"))
+        uid = made.json()["id"]
+        replaced, other = await asyncio.gather(
+            client.put(f"/scim/v2/Users/{uid}", headers=auth,
+                       json=_user("hashed", password="Sec0nd-secret")),
+            client.post("/scim/v2/Users", headers=auth, json=_user("beside")))
+        return [made, replaced, other]
+
+    made, replaced, other = asyncio.run(_serving(app, work))
+    assert [made.status_code, replaced.status_code, other.status_code] == [201, 200, 201]
+    assert "password" not in made.json() and "password" not in replaced.json()
+    assert shared == [False, False]
+    with db.read() as conn:
+        hashed = conn.execute(text("SELECT password_hash FROM users WHERE tenant_pk = :t "
+                                   "AND user_name = 'hashed'"), {"t": access.tenant.pk}
+                              ).scalar()
+    assert hashed.startswith("scrypt$")
+
+
+def test_an_rfc_write_waiting_for_a_lock_holds_up_no_other(app, db: Database) -> None:
+    """spec §9: in the rfc dialect a write waits for the resource's lock. It waits in a
+    thread of its own: a write to another user is answered meanwhile, and the waiting
+    one goes through once the lock is free."""
+    access = make_tenant(db, "rfc")
+    auth = {"Authorization": f"Bearer {access.token}"}
+    locks = app.state.services.locks
+
+    async def work(client: httpx.AsyncClient):
+        made = await client.post("/scim/v2/Users", headers=auth, json=_user("waiter"))
+        uid = made.json()["id"]
+        taken, free = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with locks.hold(f"{access.tenant.pk}:user:{uid}", wait=0):
+                taken.set()
+                free.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert taken.wait(5)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waiting = asyncio.ensure_future(client.patch(
+            f"/scim/v2/Users/{uid}", headers=auth, json={
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "W"}]}))
+        await asyncio.sleep(0.2)
+        other = await client.post("/scim/v2/Users", headers=auth, json=_user("passer"))
+        other_at = loop.time() - started
+        assert not waiting.done()
+        await asyncio.sleep(0.3)
+        free.set()
+        patched = await waiting
+        holder.join(5)
+        return patched, other, other_at, loop.time() - started
+
+    patched, other, other_at, patched_at = asyncio.run(_serving(app, work))
+    assert other.status_code == 201 and other_at < 0.5
+    assert patched.status_code == 200 and patched.json()["displayName"] == "W"
+    assert patched_at >= 0.5
+
+
+def test_a_slack_write_to_a_locked_user_is_429_at_once(app, db: Database) -> None:
+    """spec §9, §7.3: the slack dialect never waits: 429 ``resource_locked``."""
+    access = make_tenant(db, "slack")
+    auth = {"Authorization": f"Bearer {access.token}"}
+    locks = app.state.services.locks
+
+    async def work(client: httpx.AsyncClient) -> httpx.Response:
+        made = await client.post("/scim/v2/Users", headers=auth, json={
+            "schemas": [USER], "userName": "slacker",
+            "emails": [{"value": "slacker@example.com", "primary": True}]})
+        assert made.status_code == 201, made.text
+        uid = made.json()["id"]
+        with locks.hold(f"{access.tenant.pk}:user:{uid}", wait=0):
+            return await client.patch(f"/scim/v2/Users/{uid}", headers=auth, json={
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "title", "value": "T"}]})
+
+    answer = asyncio.run(_serving(app, work))
+    assert answer.status_code == 429 and answer.headers["Retry-After"]
