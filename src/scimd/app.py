@@ -146,7 +146,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         async with AsyncExitStack() as opened:
             if owned:
                 opened.callback(database.dispose)
-            await database.open_awaited_reads()  # PostgreSQL reads on this loop
+            # PostgreSQL reads and writes on this loop
+            await database.open_awaited_reads(lock_timeout=settings.request_timeout)
             opened.push_async_callback(database.close_awaited_reads)
             if rates is not None:
                 await rates.open_awaited()  # their counts in Redis too

@@ -11,7 +11,7 @@ waiting (a SQLite read) cannot be interrupted anyway, so it pays for no timer.
 A 503 tells the client that nothing happened, so a write must not commit after it;
 and once a write has begun to commit, the client must get its real answer, however
 late. :class:`Deadline` makes the two exclusive: whichever of :meth:`Deadline.expire`
-(on the event loop) and :meth:`Deadline.begin_commit` (a database thread) comes first
+(on the event loop) and :meth:`Deadline.begin_commit` (where the write runs) comes first
 wins, under one lock.
 """
 

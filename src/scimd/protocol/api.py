@@ -437,6 +437,8 @@ class ScimApi:
             body = parse_json(raw)
             _check_id(body, user_id)
             attrs, password = call.wire.user_attrs(body, call.policy, creating=False)
+            if password:  # hashed alone: leave before taking the lock, not while holding it
+                self.s.db.run_alone()
             rec = self._locked(call, "user", user_id, self.s.users.replace, call.tenant,
                                user_id, attrs, password=password,
                                if_match=request.headers.get("if-match"), actor=call.actor)

@@ -1,8 +1,9 @@
 """Database engines and transactions for SQLite and PostgreSQL.
 
-PostgreSQL reads are served on the event loop while a server runs
+PostgreSQL reads and writes are served on the event loop while a server runs
 (:meth:`Database.open_awaited_reads`): the same synchronous code, with each statement
 awaited through SQLAlchemy's greenlet bridge instead of blocking a worker thread.
+SQLite writes of the API join a group commit (:mod:`scimd.store.group_commit`).
 
 SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before
 the answer), foreign keys on, and write transactions opened with
@@ -53,8 +54,9 @@ def _lower(value: object) -> object:
 HELD: ContextVar[PoolProxiedConnection | None] = ContextVar("scimd_held", default=None)
 """The DBAPI connection a request's direct reads use (see :meth:`Database.holding`)."""
 AWAITED: ContextVar[Engine | None] = ContextVar("scimd_awaited", default=None)
-"""The engine of the read being served on the event loop (:meth:`Database.awaited`): the
-synchronous face of an asyncio engine, whose statements are awaited."""
+"""The engine of the read or write being served on the event loop
+(:meth:`Database.awaited`): the synchronous face of an asyncio engine, whose statements
+are awaited."""
 READING: ContextVar[bool] = ContextVar("scimd_reading", default=False)
 """Whether the held connection is in the request's read transaction already (loop reads)."""
 
@@ -96,9 +98,11 @@ class Database:
     positions: Positions = field(default_factory=Positions)
     """Where each position of a tenant's default order starts, for deep pages."""
     pool_size: int = 10
-    """``SCIMD_POOL_SIZE``: the engine's pool, and the reads served at once on the loop."""
+    """``SCIMD_POOL_SIZE``: the engine's pool, and the reads served at once on the loop
+    (PostgreSQL; half as many writes)."""
     awaited_engine: AsyncEngine | None = None
-    """PostgreSQL, while a server runs: the engine of reads served on its event loop."""
+    """PostgreSQL, while a server runs: the engine of reads and writes served on its event
+    loop."""
     group_commit: GroupCommit | None = None
     """A SQLite file: the writer thread whose batches the API's writes join
     (:mod:`scimd.store.group_commit`)."""
@@ -118,9 +122,14 @@ class Database:
             return [self.engine]
         return [self.engine, self.awaited_engine.sync_engine]
 
-    async def open_awaited_reads(self) -> None:
-        """PostgreSQL: serve reads on the running event loop from now on, through an
-        asyncio engine (psycopg's ``AsyncConnection``) of the same URL.
+    async def open_awaited_reads(self, *, lock_timeout: float = 0) -> None:
+        """PostgreSQL: serve reads and writes on the running event loop from now on,
+        through an asyncio engine (psycopg's ``AsyncConnection``) of the same URL.
+
+        ``lock_timeout`` (seconds; the request timeout) bounds every lock wait of its
+        connections on the server: a deadline closes the connection of a statement it
+        cancels, and a backend waiting on a lock would otherwise wait on, holding the
+        row locks it has, after its client is gone.
 
         A read in a worker thread spends more on handing the GIL back and forth around
         each round trip than on the read (bench/README.md): on the loop, the request's
@@ -149,6 +158,9 @@ class Database:
                                     overflow=0)
         options.update(pool_pre_ping=False,  # only connections that sat idle (below)
                        pool_use_lifo=True)
+        if lock_timeout > 0:
+            options["connect_args"] = {
+                "options": f"-c lock_timeout={max(1, round(lock_timeout * 1000))}"}
         self.awaited_engine = create_async_engine(url, **options)
         _ping_when_idle(self.awaited_engine.sync_engine, PING_AFTER_IDLE)
         self._awaited_loop = asyncio.get_running_loop()
