@@ -375,51 +375,6 @@ def test_a_put_with_a_password_leaves_the_batch_and_keeps_its_lock_order(
     assert hashed and hashed.startswith("scrypt$")
 
 
-def test_an_rfc_write_that_waits_for_a_lock_waits_alone(sqlite_app) -> None:
-    """spec §9: an rfc write waits for a resource's lock. In a batch it would wait holding
-    the write turn (which the lock's holder may need): it runs alone, and the writes
-    behind it do not wait for it."""
-    app, db, access = sqlite_app(lock_wait=5.0)
-    auth = {"Authorization": f"Bearer {access.token}"}
-    locks = app.state.services.locks
-
-    async def main() -> tuple[httpx.Response, httpx.Response, float, float]:
-        async with _client(app) as client:
-            created = await client.post("/scim/v2/Users", json=_user("locked"), headers=auth)
-            uid = created.json()["id"]
-            taken, free = threading.Event(), threading.Event()
-
-            def hold() -> None:
-                with locks.hold(f"{access.tenant.pk}:user:{uid}", wait=0):
-                    taken.set()
-                    free.wait(10)
-
-            holder = threading.Thread(target=hold)
-            holder.start()
-            assert taken.wait(5)
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            patch = asyncio.ensure_future(client.patch(
-                f"/scim/v2/Users/{uid}", headers=auth, json={
-                    "schemas": [PATCH_OP],
-                    "Operations": [{"op": "replace", "path": "displayName", "value": "X"}]}))
-            await asyncio.sleep(0.2)
-            other = await client.post("/scim/v2/Users", json=_user("free"), headers=auth)
-            other_done = loop.time() - started
-            await asyncio.sleep(0.3)
-            free.set()
-            patched = await patch
-            holder.join(5)
-            return patched, other, other_done, loop.time() - started
-
-    alone = db.group_commit.alone
-    patched, other, other_done, patch_done = asyncio.run(main())
-    assert patched.status_code == 200 and patched.json()["displayName"] == "X"
-    assert other.status_code == 201
-    assert other_done < patch_done and patch_done >= 0.5
-    assert db.group_commit.alone == alone + 1
-
-
 def test_a_write_answered_503_while_queued_is_never_made(sqlite_app) -> None:
     """A 503 says nothing happened (docs/operations.md, "Time per request"): a write
     still waiting for its batch at its deadline never runs."""
