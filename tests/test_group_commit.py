@@ -245,6 +245,19 @@ def test_after_commit_runs_once_the_writes_are_on_disk(notes: Database) -> None:
     assert results[0] == "acted" and len(seen) == 1 and "acted" in seen[0]
 
 
+def test_what_a_job_leaves_for_after_its_commit_goes_with_it_when_it_runs_alone(
+        notes: Database) -> None:
+    calls: list[str] = []
+
+    def leaves() -> str:
+        notes.after_commit(lambda: calls.append("after"))
+        notes.run_alone()
+        return "alone"
+
+    assert run_together(notes, [note(notes, "batched"), leaves]) == ["batched", "alone"]
+    assert calls == ["after"]  # from the run alone only
+
+
 # -- through the API ---------------------------------------------------------------------
 
 

@@ -246,7 +246,13 @@ class GroupCommit:
                     if job.future.cancelled():  # answered 503 while it waited: skip it
                         continue
                     self._local.job = job
-                    dbapi.execute("SAVEPOINT scimd_job")
+                    try:
+                        dbapi.execute("SAVEPOINT scimd_job")
+                    except Exception:  # the connection cannot go on: nothing is kept
+                        log.exception("a group commit could not go on; its writes run "
+                                      "again one by one")
+                        conn.invalidate()
+                        return list(jobs)
                     job.run()
                     if not self._end_job(dbapi, job):
                         # SQLite ended the transaction, or a savepoint would not roll
@@ -275,6 +281,7 @@ class GroupCommit:
         try:
             if not job.ok and isinstance(job.value, RunAlone):
                 dbapi.execute("ROLLBACK TO scimd_job")
+                job.after.clear()  # what it meant to do after its writes goes with them
             dbapi.execute("RELEASE scimd_job")
         except Exception:
             log.exception("a job's savepoint could not be ended")
