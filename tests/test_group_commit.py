@@ -428,3 +428,46 @@ def test_the_setting_reads_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert Settings.from_env().group_commit is False
     monkeypatch.setenv("SCIMD_GROUP_COMMIT", "on")
     assert Settings.from_env().group_commit is True
+
+
+FORKER = """
+import asyncio, os, sys
+from sqlalchemy import text
+from scimd.store.db import connect
+db = connect(sys.argv[1])
+with db.write() as conn:
+    conn.execute(text("CREATE TABLE notes (body TEXT PRIMARY KEY)"))
+
+def note(body):
+    def job():
+        with db.write() as conn:
+            conn.execute(text("INSERT INTO notes VALUES (:b)"), {"b": body})
+        return body
+    return job
+
+async def write(body):
+    return await asyncio.wait_for(db.group_commit.run(note(body)), 10)
+
+asyncio.run(write("parent"))  # the parent's writer thread now waits for more work
+pid = os.fork()
+if pid == 0:  # the child: its first write must start a writer of its own
+    try:
+        ok = asyncio.run(write("child")) == "child"
+    except BaseException:
+        ok = False
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_starts_a_writer_of_its_own(tmp_path: Path) -> None:
+    """A child forked while the parent's writer thread waits for work inherits no thread:
+    its first write starts its own (store/forks.py) instead of waiting for ever."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FORKER, f"sqlite:///{tmp_path / 'f.db'}"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"

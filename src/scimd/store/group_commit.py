@@ -29,10 +29,8 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import os
 import queue
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ import anyio
 from sqlalchemy import Connection
 
 from scimd.limits.deadlines import bounded, check_before_writing, run_in_thread
+from scimd.store.forks import reset_in_child
 
 if TYPE_CHECKING:
     from scimd.store.db import Database
@@ -93,7 +92,7 @@ class GroupCommit:
         """Transactions committed (for tests and ``bench/``)."""
         self.alone = 0
         """Jobs run again alone (for tests)."""
-        _LIVE.add(self)
+        reset_in_child(self, "_reset")
 
     def _reset(self) -> None:
         """No jobs and no thread: at start, and in a forked child, which has neither."""
@@ -289,16 +288,6 @@ class GroupCommit:
         return True
 
 
-_LIVE: weakref.WeakSet[GroupCommit] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for batches in list(_LIVE):
-        batches._reset()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _answer(jobs: list[_Job]) -> None:

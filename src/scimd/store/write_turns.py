@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +26,8 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+from scimd.store.forks import reset_in_child
 
 log = logging.getLogger("scimd")
 
@@ -45,7 +46,7 @@ class WriteTurns:
         self._path = lock_path(database) if database and fcntl is not None else None
         self._fd: int | None = None
         self._reset()
-        _LIVE.add(self)
+        reset_in_child(self, "_after_fork")
 
     def _reset(self) -> None:
         self._lock = threading.RLock()
@@ -121,13 +122,3 @@ class WriteTurns:
         self.close()
 
 
-_LIVE: weakref.WeakSet[WriteTurns] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for turns in list(_LIVE):
-        turns._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
